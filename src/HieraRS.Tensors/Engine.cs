@@ -1,0 +1,76 @@
+using HieraRS.Tensors.Native;
+
+namespace HieraRS.Tensors;
+
+/// <summary>Which matrix-multiply implementation the engine uses.</summary>
+public enum GemmBackend { OpenBlas, Managed }
+
+/// <summary>Process-wide engine settings: thread count (also applied to OpenBLAS) and GEMM backend.</summary>
+public static class Engine
+{
+    static int threads = Environment.ProcessorCount;
+    static GemmBackend? backend;
+    static bool warned;
+
+    /// <summary>Threads used by every kernel and by OpenBLAS. Default: all cores.</summary>
+    public static int Threads
+    {
+        get => threads;
+        set
+        {
+            if (value < 1) throw new ArgumentOutOfRangeException(nameof(value), value, "thread count must be at least 1");
+            threads = value;
+            if (Backend == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(value);
+        }
+    }
+
+    /// <summary>GEMM backend: OpenBLAS when it loads, else the managed SIMD kernel (with a one-line warning).</summary>
+    public static GemmBackend Backend
+    {
+        get
+        {
+            if (backend is { } b) return b;
+            if (OpenBlas.Available)
+            {
+                backend = GemmBackend.OpenBlas;
+                OpenBlas.openblas_set_num_threads(threads);
+            }
+            else
+            {
+                backend = GemmBackend.Managed;
+                if (!warned)
+                {
+                    warned = true;
+                    Console.Error.WriteLine("warning: OpenBLAS not found (apt-get install libopenblas0-pthread); using the slower managed GEMM");
+                }
+            }
+            return backend.Value;
+        }
+        set
+        {
+            if (value == GemmBackend.OpenBlas) NativeLibraries.Load("openblas");
+            backend = value;
+            if (value == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(threads);
+        }
+    }
+
+    /// <summary>
+    /// Runs body(start, end) over [0, n) in at most <see cref="Threads"/> equal contiguous chunks.
+    /// Chunking depends only on n and the thread count, so results are reproducible.
+    /// Small jobs (n * costPerItem below ~32k operations) run inline.
+    /// </summary>
+    public static void For(int n, long costPerItem, Action<int, int> body)
+    {
+        if (n <= 0) return;
+        int chunks = (int)Math.Min(Math.Min(threads, n), Math.Max(1, n * costPerItem / 32768));
+        if (chunks <= 1) { body(0, n); return; }
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+        {
+            int s = (int)((long)n * c / chunks), e = (int)((long)n * (c + 1) / chunks);
+            if (s < e) body(s, e);
+        });
+    }
+
+    /// <summary>Seeds the default generator used by random initialisers, dropout and drop path.</summary>
+    public static void ManualSeed(ulong seed) => Generator.Default.Seed(seed);
+}

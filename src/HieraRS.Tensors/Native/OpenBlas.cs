@@ -1,0 +1,24 @@
+using System.Runtime.InteropServices;
+
+namespace HieraRS.Tensors.Native;
+
+/// <summary>P/Invoke bindings to OpenBLAS (Debian libopenblas0-pthread).</summary>
+internal static unsafe partial class OpenBlas
+{
+    const string Lib = "openblas";
+    public const int RowMajor = 101, NoTrans = 111, Trans = 112;
+
+    static OpenBlas() => NativeLibraries.Register(typeof(OpenBlas).Assembly);
+
+    public static bool Available => NativeLibraries.TryLoad(Lib, out _);
+
+    [LibraryImport(Lib)]
+    public static partial void cblas_sgemm(int order, int transA, int transB, int m, int n, int k,
+        float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc);
+
+    [LibraryImport(Lib)]
+    public static partial void openblas_set_num_threads(int n);
+
+    [LibraryImport(Lib)]
+    public static partial int openblas_get_num_threads();
+}

@@ -1,0 +1,377 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+
+namespace HieraRS.Tensors;
+
+/// <summary>Geometry of a 2-D convolution or pooling window.</summary>
+internal readonly record struct ConvGeom(int N, int C, int H, int W, int O, int Kh, int Kw,
+    int Sh, int Sw, int Ph, int Pw, int Dh, int Dw, int Groups)
+{
+    public int Ho => (H + 2 * Ph - Dh * (Kh - 1) - 1) / Sh + 1;
+    public int Wo => (W + 2 * Pw - Dw * (Kw - 1) - 1) / Sw + 1;
+    public int Cg => C / Groups;
+    public int Og => O / Groups;
+    public int K => Cg * Kh * Kw;
+    public bool Pointwise => Kh == 1 && Kw == 1 && Sh == 1 && Sw == 1 && Ph == 0 && Pw == 0;
+
+    /// <summary>First output column whose input column (for kernel offset j) is inside the image.</summary>
+    public int ColLo(int j) => Math.Max(0, CeilDiv(Pw - j * Dw, Sw));
+    /// <summary>One past the last such output column.</summary>
+    public int ColHi(int j) => Math.Clamp(CeilDiv(W + Pw - j * Dw, Sw), ColLo(j), Wo);
+
+    static int CeilDiv(int a, int b) => a <= 0 ? -((-a) / b) : (a + b - 1) / b;
+}
+
+public static partial class F
+{
+    /// <summary>2-D convolution, PyTorch semantics: x [N,C,H,W], weight [O, C/groups, kh, kw].</summary>
+    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0, int dilation = 1, int groups = 1) =>
+        Conv2d(x, weight, bias, (stride, stride), (padding, padding), (dilation, dilation), groups);
+
+    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, (int H, int W) stride, (int H, int W) padding, (int H, int W) dilation, int groups = 1)
+    {
+        if (x.Rank != 4) throw new ArgumentException($"conv2d expects a 4-D input [N,C,H,W], got {ShapeUtil.Format(x.Shape)}");
+        if (weight.Rank != 4) throw new ArgumentException($"conv2d expects a 4-D weight, got {ShapeUtil.Format(weight.Shape)}");
+        var g = new ConvGeom(x.Size(0), x.Size(1), x.Size(2), x.Size(3), weight.Size(0), weight.Size(2), weight.Size(3),
+            stride.H, stride.W, padding.H, padding.W, dilation.H, dilation.W, groups);
+        if (g.C % groups != 0 || g.O % groups != 0 || weight.Size(1) != g.Cg)
+            throw new ArgumentException($"conv2d: input channels {g.C}, weight {ShapeUtil.Format(weight.Shape)} and groups {groups} do not fit");
+        if (g.Ho <= 0 || g.Wo <= 0) throw new ArgumentException($"conv2d: input {g.H}x{g.W} too small for kernel {g.Kh}x{g.Kw}");
+        if (bias is not null && (bias.Rank != 1 || bias.Size(0) != g.O)) throw new ArgumentException($"conv2d: bias must be [{g.O}]");
+
+        var xc = x.Contiguous(); var wc = weight.Contiguous();
+        bool depthwise = groups == g.C && g.O == g.C;
+        var y = Tensor.Empty(g.N, g.O, g.Ho, g.Wo);
+        if (depthwise) ConvKernels.DepthwiseForward(g, xc.Storage, xc.Offset, wc.Storage, wc.Offset, y.Storage);
+        else ConvKernels.GemmForward(g, xc.Storage, xc.Offset, wc.Storage, wc.Offset, y.Storage);
+        if (bias is not null) ConvKernels.AddBias(y.Storage, bias.Contiguous(), g.N, g.O, g.Ho * g.Wo);
+
+        var inputs = bias is null ? new[] { x, weight } : new[] { x, weight, bias };
+        return Tensor.Record(y, "conv2d", inputs, gy =>
+        {
+            var gc = gy.Contiguous();
+            Tensor? gx = x.RequiresGrad ? Tensor.Zeros(g.N, g.C, g.H, g.W) : null;
+            Tensor? gw = weight.RequiresGrad ? Tensor.Zeros(weight.Shape.ToArray()) : null;
+            if (gx is not null || gw is not null)
+            {
+                if (depthwise) ConvKernels.DepthwiseBackward(g, xc.Storage, xc.Offset, wc.Storage, wc.Offset, gc.Storage, gc.Offset, gx?.Storage, gw?.Storage);
+                else ConvKernels.GemmBackward(g, xc.Storage, xc.Offset, wc.Storage, wc.Offset, gc.Storage, gc.Offset, gx?.Storage, gw?.Storage);
+            }
+            Tensor? gb = bias is not null && bias.RequiresGrad ? ConvKernels.BiasGrad(gc, g.N, g.O, g.Ho * g.Wo) : null;
+            return bias is null ? new[] { gx, gw } : new[] { gx, gw, gb };
+        });
+    }
+}
+
+/// <summary>Convolution kernels: im2col + GEMM for dense/grouped, direct SIMD loops for depthwise.</summary>
+internal static unsafe class ConvKernels
+{
+    public static void AddBias(float[] y, Tensor bias, int n, int o, int hw)
+    {
+        var b = bias.Storage; int bo = bias.Offset;
+        Engine.For(n * o, hw, (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++) { var s = y.AsSpan(p * hw, hw); TensorPrimitives.Add(s, b[bo + p % o], s); }
+        });
+    }
+
+    public static Tensor BiasGrad(Tensor gy, int n, int o, int hw)
+    {
+        var gb = Tensor.Zeros(o);
+        var s = gy.Storage; int off = gy.Offset;
+        Engine.For(o, (long)n * hw, (c0, c1) =>
+        {
+            for (int c = c0; c < c1; c++)
+            {
+                double acc = 0;
+                for (int i = 0; i < n; i++) acc += TensorPrimitives.Sum(s.AsSpan(off + (i * o + c) * hw, hw));
+                gb.Storage[c] = (float)acc;
+            }
+        });
+        return gb;
+    }
+
+    /// <summary>Images per GEMM: enough columns to keep the GEMM efficient on small maps, bounded scratch.</summary>
+    static int ImagesPerChunk(in ConvGeom g)
+    {
+        int hw = g.Ho * g.Wo;
+        int nb = Math.Clamp((4096 + hw - 1) / hw, 1, g.N);
+        long limit = 16L << 20; // floats of column scratch (64 MB)
+        while (nb > 1 && (long)g.C * g.Kh * g.Kw * nb * hw > limit) nb--;
+        return nb;
+    }
+
+    /// <summary>Writes the im2col rows of one image into columns [colOff, colOff + Ho*Wo) of col (row stride ldc).</summary>
+    static void Im2Col(in ConvGeom g, float* x, float* col, int ldc, int colOff)
+    {
+        var geom = g;
+        int rows = g.C * g.Kh * g.Kw;
+        Engine.For(rows, (long)g.Ho * g.Wo, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                int c = r / (geom.Kh * geom.Kw), i = r / geom.Kw % geom.Kh, j = r % geom.Kw;
+                int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw;
+                float* plane = x + (long)c * geom.H * geom.W;
+                for (int oh = 0; oh < geom.Ho; oh++)
+                {
+                    float* dst = col + (long)r * ldc + colOff + oh * geom.Wo;
+                    int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
+                    if ((uint)ih >= (uint)geom.H) { new Span<float>(dst, geom.Wo).Clear(); continue; }
+                    float* src = plane + (long)ih * geom.W;
+                    for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
+                    for (int ow = hi; ow < geom.Wo; ow++) dst[ow] = 0;
+                    if (geom.Sw == 1) new Span<float>(src + lo + iwOff, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
+                    else for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * geom.Sw + iwOff];
+                }
+            }
+        });
+    }
+
+    /// <summary>Adds the columns [colOff, colOff + Ho*Wo) of col back into one image's gradient (parallel over channels).</summary>
+    static void Col2Im(in ConvGeom g, float* col, int ldc, int colOff, float* gx)
+    {
+        var geom = g;
+        Engine.For(g.C, (long)g.Kh * g.Kw * g.Ho * g.Wo, (c0, c1) =>
+        {
+            for (int c = c0; c < c1; c++)
+            {
+                float* plane = gx + (long)c * geom.H * geom.W;
+                for (int i = 0; i < geom.Kh; i++)
+                    for (int j = 0; j < geom.Kw; j++)
+                    {
+                        int r = (c * geom.Kh + i) * geom.Kw + j;
+                        int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw;
+                        for (int oh = 0; oh < geom.Ho; oh++)
+                        {
+                            int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
+                            if ((uint)ih >= (uint)geom.H) continue;
+                            float* src = col + (long)r * ldc + colOff + oh * geom.Wo;
+                            float* dst = plane + (long)ih * geom.W;
+                            if (geom.Sw == 1)
+                            {
+                                var d = new Span<float>(dst + lo + iwOff, hi - lo);
+                                TensorPrimitives.Add(d, new ReadOnlySpan<float>(src + lo, hi - lo), d);
+                            }
+                            else for (int ow = lo; ow < hi; ow++) dst[ow * geom.Sw + iwOff] += src[ow];
+                        }
+                    }
+            }
+        });
+    }
+
+    public static void GemmForward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
+    {
+        int hw = g.Ho * g.Wo, nb = ImagesPerChunk(g), chw = g.C * g.H * g.W;
+        bool direct = g.Pointwise && nb == 1;
+        int rows = g.C * g.Kh * g.Kw;
+        float[]? col = direct ? null : ArrayPool<float>.Shared.Rent(rows * nb * hw);
+        float[]? tmp = nb > 1 ? ArrayPool<float>.Shared.Rent(g.O * nb * hw) : null;
+        try
+        {
+            fixed (float* px = xs, pw = ws, py = ys, pcol = col, ptmp = tmp)
+            {
+                for (int n0 = 0; n0 < g.N; n0 += nb)
+                {
+                    int cnt = Math.Min(nb, g.N - n0), cols = cnt * hw;
+                    float* colp; int ldc;
+                    if (direct) { colp = px + xo + (long)n0 * chw; ldc = hw; }
+                    else
+                    {
+                        colp = pcol; ldc = cols;
+                        for (int j = 0; j < cnt; j++) Im2Col(g, px + xo + (long)(n0 + j) * chw, colp, ldc, j * hw);
+                    }
+                    float* outp = cnt == 1 ? py + (long)n0 * g.O * hw : ptmp;
+                    for (int gr = 0; gr < g.Groups; gr++)
+                        Gemm.Run(false, false, g.Og, cols, g.K, 1f,
+                            new ReadOnlySpan<float>(pw + wo + (long)gr * g.Og * g.K, g.Og * g.K), g.K,
+                            new ReadOnlySpan<float>(colp + (long)gr * g.K * ldc, g.K * ldc), ldc, 0f,
+                            new Span<float>(outp + (long)gr * g.Og * cols, g.Og * cols), cols);
+                    if (cnt > 1) ScatterChunk(outp, py + (long)n0 * g.O * hw, g.O, cnt, hw);
+                }
+            }
+        }
+        finally
+        {
+            if (col is not null) ArrayPool<float>.Shared.Return(col);
+            if (tmp is not null) ArrayPool<float>.Shared.Return(tmp);
+        }
+    }
+
+    /// <summary>[O, cnt*hw] chunk layout to [cnt, O, hw] images.</summary>
+    static void ScatterChunk(float* src, float* dst, int o, int cnt, int hw)
+    {
+        Engine.For(o, (long)cnt * hw, (c0, c1) =>
+        {
+            for (int c = c0; c < c1; c++)
+                for (int j = 0; j < cnt; j++)
+                    new Span<float>(src + ((long)c * cnt + j) * hw, hw).CopyTo(new Span<float>(dst + ((long)j * o + c) * hw, hw));
+        });
+    }
+
+    /// <summary>[cnt, O, hw] images to the [O, cnt*hw] chunk layout.</summary>
+    static void GatherChunk(float* src, float* dst, int o, int cnt, int hw)
+    {
+        Engine.For(o, (long)cnt * hw, (c0, c1) =>
+        {
+            for (int c = c0; c < c1; c++)
+                for (int j = 0; j < cnt; j++)
+                    new Span<float>(src + ((long)j * o + c) * hw, hw).CopyTo(new Span<float>(dst + ((long)c * cnt + j) * hw, hw));
+        });
+    }
+
+    public static void GemmBackward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] gys, int gyo, float[]? gxs, float[]? gws)
+    {
+        int hw = g.Ho * g.Wo, nb = ImagesPerChunk(g), chw = g.C * g.H * g.W;
+        bool pointwise = g.Pointwise;
+        int rows = g.C * g.Kh * g.Kw;
+        float[] col = ArrayPool<float>.Shared.Rent(rows * nb * hw);
+        float[]? tmp = nb > 1 ? ArrayPool<float>.Shared.Rent(g.O * nb * hw) : null;
+        try
+        {
+            fixed (float* px = xs, pw = ws, pgy = gys, pgx = gxs, pgw = gws, pcol = col, ptmp = tmp)
+            {
+                for (int n0 = 0; n0 < g.N; n0 += nb)
+                {
+                    int cnt = Math.Min(nb, g.N - n0), cols = cnt * hw;
+                    float* gyp = pgy + gyo + (long)n0 * g.O * hw;
+                    if (cnt > 1) { GatherChunk(gyp, ptmp, g.O, cnt, hw); gyp = ptmp; }
+                    if (pgw != null)
+                    {
+                        float* colp; int ldc;
+                        if (pointwise && cnt == 1) { colp = px + xo + (long)n0 * chw; ldc = hw; }
+                        else
+                        {
+                            colp = pcol; ldc = cols;
+                            for (int j = 0; j < cnt; j++) Im2Col(g, px + xo + (long)(n0 + j) * chw, colp, ldc, j * hw);
+                        }
+                        for (int gr = 0; gr < g.Groups; gr++)
+                            Gemm.Run(false, true, g.Og, g.K, cols, 1f,
+                                new ReadOnlySpan<float>(gyp + (long)gr * g.Og * cols, g.Og * cols), cols,
+                                new ReadOnlySpan<float>(colp + (long)gr * g.K * ldc, g.K * ldc), ldc, 1f,
+                                new Span<float>(pgw + (long)gr * g.Og * g.K, g.Og * g.K), g.K);
+                    }
+                    if (pgx != null)
+                    {
+                        bool direct = pointwise && cnt == 1;
+                        float* dcol = direct ? pgx + (long)n0 * chw : pcol;
+                        for (int gr = 0; gr < g.Groups; gr++)
+                            Gemm.Run(true, false, g.K, cols, g.Og, 1f,
+                                new ReadOnlySpan<float>(pw + wo + (long)gr * g.Og * g.K, g.Og * g.K), g.K,
+                                new ReadOnlySpan<float>(gyp + (long)gr * g.Og * cols, g.Og * cols), cols, 0f,
+                                new Span<float>(dcol + (long)gr * g.K * cols, g.K * cols), cols);
+                        if (!direct)
+                            for (int j = 0; j < cnt; j++) Col2Im(g, dcol, cols, j * hw, pgx + (long)(n0 + j) * chw);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(col);
+            if (tmp is not null) ArrayPool<float>.Shared.Return(tmp);
+        }
+    }
+
+    public static void DepthwiseForward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
+    {
+        int hw = g.Ho * g.Wo, khw = g.Kh * g.Kw;
+        fixed (float* px = xs, pw = ws, py = ys)
+        {
+            float* x0 = px + xo, w0 = pw + wo, y0 = py;
+            Engine.For(g.N * g.C, (long)hw * khw, (p0, p1) =>
+            {
+                for (int p = p0; p < p1; p++)
+                {
+                    int c = p % g.C;
+                    float* xp = x0 + (long)p * g.H * g.W, yp = y0 + (long)p * hw, wp = w0 + c * khw;
+                    new Span<float>(yp, hw).Clear();
+                    for (int oh = 0; oh < g.Ho; oh++)
+                    {
+                        float* yrow = yp + oh * g.Wo;
+                        for (int i = 0; i < g.Kh; i++)
+                        {
+                            int ih = oh * g.Sh - g.Ph + i * g.Dh;
+                            if ((uint)ih >= (uint)g.H) continue;
+                            float* xrow = xp + (long)ih * g.W;
+                            for (int j = 0; j < g.Kw; j++)
+                            {
+                                float wv = wp[i * g.Kw + j];
+                                int lo = g.ColLo(j), hi = g.ColHi(j), off = j * g.Dw - g.Pw;
+                                if (g.Sw == 1)
+                                {
+                                    var d = new Span<float>(yrow + lo, hi - lo);
+                                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(xrow + lo + off, hi - lo), wv, d, d);
+                                }
+                                else for (int ow = lo; ow < hi; ow++) yrow[ow] += wv * xrow[ow * g.Sw + off];
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    public static void DepthwiseBackward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] gys, int gyo, float[]? gxs, float[]? gws)
+    {
+        int hw = g.Ho * g.Wo, khw = g.Kh * g.Kw;
+        fixed (float* px = xs, pw = ws, pgy = gys, pgx = gxs, pgw = gws)
+        {
+            float* x0 = px + xo, w0 = pw + wo, gy0 = pgy + gyo, gx0 = pgx, gw0 = pgw;
+            if (gx0 != null)
+                Engine.For(g.N * g.C, (long)hw * khw, (p0, p1) =>
+                {
+                    for (int p = p0; p < p1; p++)
+                    {
+                        int c = p % g.C;
+                        float* gxp = gx0 + (long)p * g.H * g.W, gyp = gy0 + (long)p * hw, wp = w0 + c * khw;
+                        for (int oh = 0; oh < g.Ho; oh++)
+                        {
+                            float* grow = gyp + oh * g.Wo;
+                            for (int i = 0; i < g.Kh; i++)
+                            {
+                                int ih = oh * g.Sh - g.Ph + i * g.Dh;
+                                if ((uint)ih >= (uint)g.H) continue;
+                                float* xrow = gxp + (long)ih * g.W;
+                                for (int j = 0; j < g.Kw; j++)
+                                {
+                                    float wv = wp[i * g.Kw + j];
+                                    int lo = g.ColLo(j), hi = g.ColHi(j), off = j * g.Dw - g.Pw;
+                                    if (g.Sw == 1)
+                                    {
+                                        var d = new Span<float>(xrow + lo + off, hi - lo);
+                                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(grow + lo, hi - lo), wv, d, d);
+                                    }
+                                    else for (int ow = lo; ow < hi; ow++) xrow[ow * g.Sw + off] += wv * grow[ow];
+                                }
+                            }
+                        }
+                    }
+                });
+            if (gw0 != null)
+                Engine.For(g.C, (long)g.N * hw * khw, (c0, c1) =>
+                {
+                    for (int c = c0; c < c1; c++)
+                        for (int i = 0; i < g.Kh; i++)
+                            for (int j = 0; j < g.Kw; j++)
+                            {
+                                int lo = g.ColLo(j), hi = g.ColHi(j), off = j * g.Dw - g.Pw;
+                                double acc = 0;
+                                for (int n = 0; n < g.N; n++)
+                                {
+                                    float* xp = x0 + ((long)n * g.C + c) * g.H * g.W, gyp = gy0 + ((long)n * g.C + c) * hw;
+                                    for (int oh = 0; oh < g.Ho; oh++)
+                                    {
+                                        int ih = oh * g.Sh - g.Ph + i * g.Dh;
+                                        if ((uint)ih >= (uint)g.H || hi <= lo) continue;
+                                        float* xrow = xp + (long)ih * g.W, grow = gyp + oh * g.Wo;
+                                        if (g.Sw == 1) acc += TensorPrimitives.Dot(new ReadOnlySpan<float>(grow + lo, hi - lo), new ReadOnlySpan<float>(xrow + lo + off, hi - lo));
+                                        else for (int ow = lo; ow < hi; ow++) acc += grow[ow] * xrow[ow * g.Sw + off];
+                                    }
+                                }
+                                gw0[c * khw + i * g.Kw + j] += (float)acc;
+                            }
+                });
+        }
+    }
+}
