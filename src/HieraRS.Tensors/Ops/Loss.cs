@@ -1,0 +1,79 @@
+namespace HieraRS.Tensors;
+
+/// <summary>How per-element losses are combined.</summary>
+public enum Reduction
+{
+    /// <summary>PyTorch's default: sum(w_t * l) / sum(w_t) over non-ignored elements (NaN if all are ignored).</summary>
+    Mean,
+    /// <summary>MMSegmentation's default: sum(w_t * l) / number of all elements, ignored ones counting as zero.</summary>
+    MeanAll,
+    Sum,
+    None,
+}
+
+public static partial class F
+{
+    /// <summary>
+    /// Cross-entropy of logits [N, C, ...] against class indices [N, ...], with optional class
+    /// weights and an ignored label value.
+    /// </summary>
+    public static Tensor CrossEntropy(Tensor logits, IntTensor target, Tensor? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean)
+    {
+        if (logits.Rank < 2) throw new ArgumentException($"cross_entropy expects logits [N, C, ...], got {ShapeUtil.Format(logits.Shape)}");
+        int n = logits.Size(0), c = logits.Size(1), s = logits.Numel / Math.Max(n * c, 1);
+        var expected = logits.Shape.ToArray().Where((_, i) => i != 1).ToArray();
+        if (!ShapeUtil.SameShape(target.Shape, expected))
+            throw new ArgumentException($"cross_entropy: target shape {ShapeUtil.Format(target.Shape)} does not match logits {ShapeUtil.Format(logits.Shape)} (expected {ShapeUtil.Format(expected)})");
+        if (weight is not null && weight.Numel != c) throw new ArgumentException($"cross_entropy: {weight.Numel} class weights for {c} classes");
+        var w = weight?.Contiguous().Span.ToArray();
+        var logp = logits.SoftmaxKernel(1, log: true);
+        float[] lp = logp.Storage;
+        var t = target.Data;
+        var elem = new float[n * s];
+        var wt = new float[n * s];
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < s; k++)
+            {
+                long tv = t[i * s + k];
+                if (tv == ignoreIndex) continue;
+                if (tv < 0 || tv >= c)
+                    throw new ArgumentException($"cross_entropy: target value {tv} at flat position {i * s + k} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
+                float wv = w is null ? 1f : w[tv];
+                wt[i * s + k] = wv;
+                elem[i * s + k] = -wv * lp[(i * c + (int)tv) * s + k];
+            }
+        double denom = reduction switch
+        {
+            Reduction.Mean => wt.Sum(v => (double)v),
+            Reduction.MeanAll => n * s,
+            _ => 1.0,
+        };
+        Tensor y = reduction == Reduction.None
+            ? Tensor.FromArray(elem, expected)
+            : Tensor.Scalar((float)(elem.Sum(v => (double)v) / denom));
+        return Tensor.Record(y, "cross_entropy", logits, g =>
+        {
+            var gc = g.Contiguous();
+            var coef = new float[n * s];
+            for (int k = 0; k < coef.Length; k++)
+                coef[k] = wt[k] * (reduction == Reduction.None ? gc.Storage[gc.Offset + k] : (float)(gc.Storage[gc.Offset] / denom));
+            var gx = Tensor.Empty(n, c, s);
+            float[] gs = gx.Storage;
+            Engine.For(n * c, s, (p0, p1) =>
+            {
+                for (int p = p0; p < p1; p++)
+                {
+                    int i = p / c, ch = p % c;
+                    for (int k = 0; k < s; k++)
+                    {
+                        float cf = coef[i * s + k];
+                        float v = cf == 0f ? 0f : MathF.Exp(lp[p * s + k]) * cf;
+                        if (t[i * s + k] == ch) v -= cf;
+                        gs[p * s + k] = v;
+                    }
+                }
+            });
+            return gx.Reshape(logits.Shape.ToArray());
+        });
+    }
+}

@@ -1,0 +1,247 @@
+using System.Numerics.Tensors;
+
+namespace HieraRS.Tensors;
+
+public static partial class F
+{
+    /// <summary>
+    /// Batch normalisation over [N, C, ...]. In training, batch statistics (biased variance) normalise
+    /// and the running buffers are updated in place with the unbiased variance, as PyTorch does.
+    /// </summary>
+    public static Tensor BatchNorm(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
+        bool training, float momentum = 0.1f, float eps = 1e-5f)
+    {
+        if (x.Rank < 2) throw new ArgumentException($"batch_norm expects [N, C, ...], got {ShapeUtil.Format(x.Shape)}");
+        int n = x.Size(0), c = x.Size(1), s = x.Numel / Math.Max(n * c, 1);
+        long m = (long)n * s;
+        if (!training && (runningMean is null || runningVar is null)) throw new ArgumentException("batch_norm in eval mode needs running statistics");
+        if (training && m <= 1) throw new ArgumentException($"batch_norm in training needs more than one value per channel, got input {ShapeUtil.Format(x.Shape)}");
+        var xc = x.Contiguous();
+        float[] xs = xc.Storage; int xo = xc.Offset;
+        var w = weight?.Contiguous(); var b = bias?.Contiguous();
+        var mean = new float[c]; var invstd = new float[c];
+        var y = Tensor.Empty(x.Shape.ToArray());
+        float[] ys = y.Storage;
+        Engine.For(c, m, (c0, c1) =>
+        {
+            for (int ch = c0; ch < c1; ch++)
+            {
+                float mu, var;
+                if (training)
+                {
+                    double sum = 0;
+                    for (int i = 0; i < n; i++) sum += TensorPrimitives.Sum(xs.AsSpan(xo + (i * c + ch) * s, s));
+                    mu = (float)(sum / m);
+                    double sq = 0;
+                    for (int i = 0; i < n; i++)
+                    {
+                        var row = xs.AsSpan(xo + (i * c + ch) * s, s);
+                        foreach (var v in row) { float d = v - mu; sq += d * d; }
+                    }
+                    var = (float)(sq / m);
+                    if (runningMean is not null) runningMean.Storage[runningMean.Offset + ch] = (1 - momentum) * runningMean.Storage[runningMean.Offset + ch] + momentum * mu;
+                    if (runningVar is not null) runningVar.Storage[runningVar.Offset + ch] = (1 - momentum) * runningVar.Storage[runningVar.Offset + ch] + momentum * (float)(sq / (m - 1));
+                }
+                else
+                {
+                    mu = runningMean!.Storage[runningMean.Offset + ch];
+                    var = runningVar!.Storage[runningVar.Offset + ch];
+                }
+                float inv = 1f / MathF.Sqrt(var + eps);
+                mean[ch] = mu; invstd[ch] = inv;
+                float scale = inv * (w is null ? 1f : w.Storage[w.Offset + ch]);
+                float shift = (b is null ? 0f : b.Storage[b.Offset + ch]) - mu * scale;
+                for (int i = 0; i < n; i++)
+                {
+                    int o = (i * c + ch) * s;
+                    var dst = ys.AsSpan(o, s);
+                    SpanMath.ScaleShift(xs.AsSpan(xo + o, s), scale, shift, dst);
+                }
+            }
+        });
+        var inputs = new List<Tensor> { x };
+        if (weight is not null) inputs.Add(weight);
+        if (bias is not null) inputs.Add(bias);
+        return Tensor.Record(y, "batch_norm", inputs.ToArray(), gy =>
+        {
+            var gc = gy.Contiguous();
+            float[] gs = gc.Storage; int go = gc.Offset;
+            Tensor? gx = x.RequiresGrad ? Tensor.Empty(x.Shape.ToArray()) : null;
+            var gw = new float[c]; var gb = new float[c];
+            Engine.For(c, m, (c0, c1) =>
+            {
+                for (int ch = c0; ch < c1; ch++)
+                {
+                    float mu = mean[ch], inv = invstd[ch];
+                    double sg = 0, sgx = 0;
+                    for (int i = 0; i < n; i++)
+                    {
+                        int o = (i * c + ch) * s;
+                        var grow = gs.AsSpan(go + o, s); var xrow = xs.AsSpan(xo + o, s);
+                        sg += TensorPrimitives.Sum(grow);
+                        sgx += TensorPrimitives.Dot(grow, xrow);
+                    }
+                    // sum(g * xhat) = invstd * (sum(g*x) - mu * sum(g))
+                    double sgxhat = inv * (sgx - mu * sg);
+                    gw[ch] = (float)sgxhat; gb[ch] = (float)sg;
+                    if (gx is null) continue;
+                    float wv = w is null ? 1f : w.Storage[w.Offset + ch];
+                    for (int i = 0; i < n; i++)
+                    {
+                        int o = (i * c + ch) * s;
+                        var grow = gs.AsSpan(go + o, s); var xrow = xs.AsSpan(xo + o, s); var dst = gx.Storage.AsSpan(o, s);
+                        if (training)
+                        {
+                            // dx = w*inv * (g - mean(g) - xhat * mean(g*xhat))
+                            float k = wv * inv, a = (float)(sg / m), bcoef = (float)(sgxhat / m) * inv;
+                            for (int t = 0; t < s; t++) dst[t] = k * (grow[t] - a - (xrow[t] - mu) * bcoef);
+                        }
+                        else TensorPrimitives.Multiply(grow, wv * inv, dst);
+                    }
+                }
+            });
+            var grads = new List<Tensor?> { gx };
+            if (weight is not null) grads.Add(weight.RequiresGrad ? Tensor.FromArray(gw, c) : null);
+            if (bias is not null) grads.Add(bias.RequiresGrad ? Tensor.FromArray(gb, c) : null);
+            return grads.ToArray();
+        });
+    }
+
+    /// <summary>Group normalisation over [N, C, ...] with per-channel affine parameters.</summary>
+    public static Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps = 1e-5f)
+    {
+        int n = x.Size(0), c = x.Size(1);
+        if (c % groups != 0) throw new ArgumentException($"group_norm: {c} channels do not split into {groups} groups");
+        int s = x.Numel / (n * c), gsz = c / groups * s;
+        var xc = x.Contiguous();
+        var (stat, y) = Normalize(xc, n * groups, gsz, 1, eps);
+        var shape = x.Shape.ToArray();
+        var affShape = new int[x.Rank]; Array.Fill(affShape, 1); affShape[1] = c;
+        var yAff = Affine(y, weight, bias, affShape);
+        return Tensor.Record(yAff.Out, "group_norm", AffineInputs(x, weight, bias), gy =>
+        {
+            var gxhat = weight is null ? gy.Contiguous() : Tensor.Binary(gy, weight.Detach().Reshape(affShape), BinaryOp.Mul);
+            var gx = x.RequiresGrad ? NormalizeBackward(gxhat, y, stat, n * groups, gsz, 1) : null;
+            return AffineGrads(gx, gy, y, weight, bias, [0, .. Enumerable.Range(2, x.Rank - 2)]);
+        });
+    }
+
+    /// <summary>
+    /// Layer normalisation over one dim: the last (channels-last tokens) or dim 1 of [N, C, H, W]
+    /// (channels-first, as ConvNeXt's LayerNorm2d).
+    /// </summary>
+    public static Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps = 1e-5f, int dim = -1)
+    {
+        int d = ShapeUtil.NormDim(dim, x.Rank);
+        var (outer, size, inner) = ShapeUtil.Split3(x.Shape, d);
+        var xc = x.Contiguous();
+        var (stat, y) = Normalize(xc, outer, size, inner, eps);
+        var affShape = new int[x.Rank]; Array.Fill(affShape, 1); affShape[d] = size;
+        var yAff = Affine(y, weight, bias, affShape);
+        var others = Enumerable.Range(0, x.Rank).Where(i => i != d).ToArray();
+        return Tensor.Record(yAff.Out, "layer_norm", AffineInputs(x, weight, bias), gy =>
+        {
+            var gxhat = weight is null ? gy.Contiguous() : Tensor.Binary(gy, weight.Detach().Reshape(affShape), BinaryOp.Mul);
+            var gx = x.RequiresGrad ? NormalizeBackward(gxhat, y, stat, outer, size, inner) : null;
+            return AffineGrads(gx, gy, y, weight, bias, others);
+        });
+    }
+
+    static Tensor[] AffineInputs(Tensor x, Tensor? w, Tensor? b)
+    {
+        var l = new List<Tensor> { x };
+        if (w is not null) l.Add(w);
+        if (b is not null) l.Add(b);
+        return l.ToArray();
+    }
+
+    static Tensor?[] AffineGrads(Tensor? gx, Tensor gy, Tensor xhat, Tensor? w, Tensor? b, int[] reduceDims)
+    {
+        var l = new List<Tensor?> { gx };
+        if (w is not null) l.Add(w.RequiresGrad ? Tensor.Binary(gy, xhat, BinaryOp.Mul).Sum(reduceDims).Reshape(w.Shape.ToArray()) : null);
+        if (b is not null) l.Add(b.RequiresGrad ? gy.Sum(reduceDims).Reshape(b.Shape.ToArray()) : null);
+        return l.ToArray();
+    }
+
+    static (Tensor Out, bool Fresh) Affine(Tensor xhat, Tensor? w, Tensor? b, int[] affShape)
+    {
+        var y = xhat;
+        if (w is not null) y = Tensor.Binary(y, w.Detach().Reshape(affShape), BinaryOp.Mul);
+        if (b is not null) y = Tensor.Binary(y, b.Detach().Reshape(affShape), BinaryOp.Add);
+        if (ReferenceEquals(y, xhat)) y = xhat.CloneData();
+        return (y, true);
+    }
+
+    /// <summary>
+    /// xhat = (x - mean) * invstd over the middle dim of [outer, D, inner]; returns invstd per
+    /// (outer, inner) position and xhat.
+    /// </summary>
+    static (float[] InvStd, Tensor XHat) Normalize(Tensor xc, int outer, int size, int inner, float eps)
+    {
+        var xhat = Tensor.Empty(xc.Shape.ToArray());
+        var invstd = new float[outer * inner];
+        float[] xs = xc.Storage, ys = xhat.Storage; int xo = xc.Offset;
+        Engine.For(outer, (long)size * inner, (o0, o1) =>
+        {
+            var mean = new double[inner]; var sq = new double[inner];
+            for (int o = o0; o < o1; o++)
+            {
+                Array.Clear(mean); Array.Clear(sq);
+                int b = o * size * inner;
+                if (inner == 1)
+                {
+                    var row = xs.AsSpan(xo + b, size);
+                    double mu = TensorPrimitives.Sum(row) / (double)size, acc = 0;
+                    foreach (var v in row) { double dv = v - mu; acc += dv * dv; }
+                    float inv = (float)(1.0 / Math.Sqrt(acc / size + eps));
+                    invstd[o] = inv;
+                    SpanMath.ScaleShift(row, inv, (float)(-mu * inv), ys.AsSpan(b, size));
+                    continue;
+                }
+                for (int k = 0; k < size; k++)
+                    for (int i = 0; i < inner; i++) mean[i] += xs[xo + b + k * inner + i];
+                for (int i = 0; i < inner; i++) mean[i] /= size;
+                for (int k = 0; k < size; k++)
+                    for (int i = 0; i < inner; i++) { double dv = xs[xo + b + k * inner + i] - mean[i]; sq[i] += dv * dv; }
+                for (int i = 0; i < inner; i++) invstd[o * inner + i] = (float)(1.0 / Math.Sqrt(sq[i] / size + eps));
+                for (int k = 0; k < size; k++)
+                    for (int i = 0; i < inner; i++)
+                        ys[b + k * inner + i] = (float)((xs[xo + b + k * inner + i] - mean[i]) * invstd[o * inner + i]);
+            }
+        });
+        return (invstd, xhat);
+    }
+
+    /// <summary>dx = invstd * (g - mean(g) - xhat * mean(g * xhat)) over the normalised dim.</summary>
+    static Tensor NormalizeBackward(Tensor gxhat, Tensor xhat, float[] invstd, int outer, int size, int inner)
+    {
+        var gc = gxhat.Contiguous();
+        var gx = Tensor.Empty(xhat.Shape.ToArray());
+        float[] gs = gc.Storage, hs = xhat.Storage, ds = gx.Storage; int go = gc.Offset;
+        Engine.For(outer, (long)size * inner, (o0, o1) =>
+        {
+            var sg = new double[inner]; var sgx = new double[inner];
+            for (int o = o0; o < o1; o++)
+            {
+                Array.Clear(sg); Array.Clear(sgx);
+                int b = o * size * inner;
+                if (inner == 1)
+                {
+                    var grow = gs.AsSpan(go + b, size); var hrow = hs.AsSpan(b, size);
+                    float a = TensorPrimitives.Sum(grow) / size, c = TensorPrimitives.Dot(grow, hrow) / size, inv = invstd[o];
+                    for (int k = 0; k < size; k++) ds[b + k] = inv * (grow[k] - a - hrow[k] * c);
+                    continue;
+                }
+                for (int k = 0; k < size; k++)
+                    for (int i = 0; i < inner; i++) { float g = gs[go + b + k * inner + i]; sg[i] += g; sgx[i] += g * hs[b + k * inner + i]; }
+                for (int k = 0; k < size; k++)
+                    for (int i = 0; i < inner; i++)
+                    {
+                        int p = b + k * inner + i;
+                        ds[p] = (float)(invstd[o * inner + i] * (gs[go + p] - sg[i] / size - hs[p] * sgx[i] / size));
+                    }
+            }
+        });
+        return gx;
+    }
+}

@@ -1,0 +1,159 @@
+namespace HieraRS.Tensors;
+
+public static partial class F
+{
+    static int PoolOut(int size, int k, int s, int p, int d, bool ceil)
+    {
+        int span = size + 2 * p - d * (k - 1) - 1;
+        int o = (ceil ? (span + s - 1) / s : span / s) + 1;
+        if (ceil && (o - 1) * s >= size + p) o--; // last window must start inside the input or left padding
+        return o;
+    }
+
+    /// <summary>Max pooling over [N, C, H, W] (padding counts as -inf), PyTorch semantics incl. ceil_mode.</summary>
+    public static Tensor MaxPool2d(Tensor x, int kernel, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false)
+    {
+        int s = stride ?? kernel;
+        var (n, c, h, w) = Dims4(x, "max_pool2d");
+        if (padding * 2 > kernel) throw new ArgumentException($"max_pool2d: padding {padding} must be at most half the kernel {kernel}");
+        int ho = PoolOut(h, kernel, s, padding, dilation, ceilMode), wo = PoolOut(w, kernel, s, padding, dilation, ceilMode);
+        var hs = Windows(ho, kernel, s, padding, dilation, h); var ws = Windows(wo, kernel, s, padding, dilation, w);
+        return MaxPoolWindows(x, ho, wo, hs, ws, "max_pool2d");
+    }
+
+    /// <summary>Average pooling over [N, C, H, W], PyTorch semantics (count_include_pad, ceil_mode).</summary>
+    public static Tensor AvgPool2d(Tensor x, int kernel, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true)
+    {
+        int s = stride ?? kernel;
+        var (n, c, h, w) = Dims4(x, "avg_pool2d");
+        int ho = PoolOut(h, kernel, s, padding, 1, ceilMode), wo = PoolOut(w, kernel, s, padding, 1, ceilMode);
+        var hw = AvgWindows(ho, kernel, s, padding, h); var ww = AvgWindows(wo, kernel, s, padding, w);
+        var div = new float[ho * wo];
+        for (int i = 0; i < ho; i++)
+            for (int j = 0; j < wo; j++)
+                div[i * wo + j] = countIncludePad ? hw[i].Padded * ww[j].Padded : (hw[i].End - hw[i].Start) * (ww[j].End - ww[j].Start);
+        return AvgPoolWindows(x, ho, wo, hw.Select(v => (v.Start, v.End)).ToArray(), ww.Select(v => (v.Start, v.End)).ToArray(), div, "avg_pool2d");
+    }
+
+    /// <summary>Adaptive average pooling to (oh, ow): bins [floor(i*H/oh), ceil((i+1)*H/oh)).</summary>
+    public static Tensor AdaptiveAvgPool2d(Tensor x, int oh, int ow)
+    {
+        var (_, _, h, w) = Dims4(x, "adaptive_avg_pool2d");
+        var hb = AdaptiveBins(h, oh); var wb = AdaptiveBins(w, ow);
+        var div = new float[oh * ow];
+        for (int i = 0; i < oh; i++)
+            for (int j = 0; j < ow; j++) div[i * ow + j] = (hb[i].End - hb[i].Start) * (wb[j].End - wb[j].Start);
+        return AvgPoolWindows(x, oh, ow, hb, wb, div, "adaptive_avg_pool2d");
+    }
+
+    /// <summary>Adaptive max pooling to (oh, ow).</summary>
+    public static Tensor AdaptiveMaxPool2d(Tensor x, int oh, int ow)
+    {
+        var (_, _, h, w) = Dims4(x, "adaptive_max_pool2d");
+        var hb = AdaptiveBins(h, oh).Select(b => Enumerable.Range(b.Start, b.End - b.Start).ToArray()).ToArray();
+        var wb = AdaptiveBins(w, ow).Select(b => Enumerable.Range(b.Start, b.End - b.Start).ToArray()).ToArray();
+        return MaxPoolWindows(x, oh, ow, hb, wb, "adaptive_max_pool2d");
+    }
+
+    internal static (int N, int C, int H, int W) Dims4(Tensor x, string op)
+    {
+        if (x.Rank != 4) throw new ArgumentException($"{op} expects [N, C, H, W], got {ShapeUtil.Format(x.Shape)}");
+        return (x.Size(0), x.Size(1), x.Size(2), x.Size(3));
+    }
+
+    static (int Start, int End)[] AdaptiveBins(int size, int outSize) =>
+        Enumerable.Range(0, outSize).Select(i => (i * size / outSize, ((i + 1) * size + outSize - 1) / outSize)).ToArray();
+
+    /// <summary>In-range input positions of each output's (dilated) window.</summary>
+    static int[][] Windows(int outSize, int k, int s, int p, int d, int size) =>
+        Enumerable.Range(0, outSize).Select(o =>
+            Enumerable.Range(0, k).Select(i => o * s - p + i * d).Where(v => v >= 0 && v < size).ToArray()).ToArray();
+
+    static (int Start, int End, int Padded)[] AvgWindows(int outSize, int k, int s, int p, int size) =>
+        Enumerable.Range(0, outSize).Select(o =>
+        {
+            int start = o * s - p, end = Math.Min(start + k, size + p), padded = end - start;
+            return (Math.Max(start, 0), Math.Min(end, size), padded);
+        }).ToArray();
+
+    static Tensor MaxPoolWindows(Tensor x, int ho, int wo, int[][] hs, int[][] ws, string name)
+    {
+        var (n, c, h, w) = Dims4(x, name);
+        var xc = x.Contiguous();
+        var y = Tensor.Empty(n, c, ho, wo);
+        var idx = new int[n * c * ho * wo];
+        float[] xs = xc.Storage, ys = y.Storage; int xo = xc.Offset;
+        Engine.For(n * c, (long)ho * wo * 9, (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                int xb = xo + p * h * w, yb = p * ho * wo;
+                for (int i = 0; i < ho; i++)
+                    for (int j = 0; j < wo; j++)
+                    {
+                        float best = float.NegativeInfinity; int bi = -1;
+                        foreach (var r in hs[i])
+                            foreach (var q in ws[j])
+                            {
+                                float v = xs[xb + r * w + q];
+                                if (v > best || float.IsNaN(v) || bi < 0) { best = v; bi = r * w + q; if (float.IsNaN(v)) goto done; }
+                            }
+                        done:
+                        ys[yb + i * wo + j] = best; idx[yb + i * wo + j] = bi;
+                    }
+            }
+        });
+        return Tensor.Record(y, name, x, g =>
+        {
+            var gc = g.Contiguous();
+            var gx = Tensor.Zeros(n, c, h, w);
+            Engine.For(n * c, (long)ho * wo, (p0, p1) =>
+            {
+                for (int p = p0; p < p1; p++)
+                    for (int k = 0; k < ho * wo; k++)
+                        if (idx[p * ho * wo + k] >= 0) gx.Storage[p * h * w + idx[p * ho * wo + k]] += gc.Storage[gc.Offset + p * ho * wo + k];
+            });
+            return gx;
+        });
+    }
+
+    static Tensor AvgPoolWindows(Tensor x, int ho, int wo, (int Start, int End)[] hb, (int Start, int End)[] wb, float[] div, string name)
+    {
+        var (n, c, h, w) = Dims4(x, name);
+        var xc = x.Contiguous();
+        var y = Tensor.Empty(n, c, ho, wo);
+        float[] xs = xc.Storage, ys = y.Storage; int xo = xc.Offset;
+        Engine.For(n * c, (long)h * w, (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                int xb = xo + p * h * w, yb = p * ho * wo;
+                for (int i = 0; i < ho; i++)
+                    for (int j = 0; j < wo; j++)
+                    {
+                        double acc = 0;
+                        for (int r = hb[i].Start; r < hb[i].End; r++)
+                            for (int q = wb[j].Start; q < wb[j].End; q++) acc += xs[xb + r * w + q];
+                        ys[yb + i * wo + j] = (float)(acc / div[i * wo + j]);
+                    }
+            }
+        });
+        return Tensor.Record(y, name, x, g =>
+        {
+            var gc = g.Contiguous();
+            var gx = Tensor.Zeros(n, c, h, w);
+            Engine.For(n * c, (long)h * w, (p0, p1) =>
+            {
+                for (int p = p0; p < p1; p++)
+                    for (int i = 0; i < ho; i++)
+                        for (int j = 0; j < wo; j++)
+                        {
+                            float v = gc.Storage[gc.Offset + p * ho * wo + i * wo + j] / div[i * wo + j];
+                            for (int r = hb[i].Start; r < hb[i].End; r++)
+                                for (int q = wb[j].Start; q < wb[j].End; q++) gx.Storage[p * h * w + r * w + q] += v;
+                        }
+            });
+            return gx;
+        });
+    }
+}
