@@ -60,13 +60,16 @@ public sealed partial class Tensor
             throw new ArgumentException($"gradient shape {ShapeUtil.Format(grad.Shape)} does not match tensor shape {ShapeUtil.Format(shape)}");
 
         var order = TopologicalOrder(this);
+        foreach (var t in order)
+            if (t.graphFreed)
+                throw new InvalidOperationException("trying to backward through a graph a second time: its saved tensors were freed by the first Backward()");
         var grads = new Dictionary<Tensor, (Tensor G, bool Owned)>(ReferenceEqualityComparer.Instance) { [this] = (grad, false) };
         using (GradMode.NoGrad())
         {
             for (int i = order.Count - 1; i >= 0; i--)
             {
                 var t = order[i];
-                if (!grads.Remove(t, out var entry)) { t.GradFn = null; continue; }
+                if (!grads.Remove(t, out var entry)) { t.FreeGraph(); continue; }
                 var node = t.GradFn;
                 if (node is null)
                 {
@@ -75,7 +78,7 @@ public sealed partial class Tensor
                     continue;
                 }
                 var inGrads = node.Backward(entry.G);
-                t.GradFn = null; // frees the saved tensors of this op
+                t.FreeGraph(); // drops the saved tensors of this op
                 for (int k = 0; k < node.Inputs.Length; k++)
                 {
                     var input = node.Inputs[k];
@@ -92,6 +95,15 @@ public sealed partial class Tensor
                 }
             }
         }
+    }
+
+    bool graphFreed;
+
+    void FreeGraph()
+    {
+        if (GradFn is null) return;
+        GradFn = null;
+        graphFreed = true;
     }
 
     static List<Tensor> TopologicalOrder(Tensor root)
