@@ -1,0 +1,118 @@
+using HieraRS.Tensors;
+
+namespace HieraRS.Tensors.Tests;
+
+public class AutogradTests
+{
+    [Fact]
+    public void LeafGradientsAccumulateAcrossBackwardCalls()
+    {
+        var x = Tensor.FromArray([1f, 2f, 3f], 3);
+        x.RequiresGrad = true;
+        (x * x).Sum().Backward();
+        (x * 3f).Sum().Backward();
+        Assert.Equal(new[] { 5f, 7f, 9f }, x.Grad!.ToArray()); // 2x + 3
+    }
+
+    [Fact]
+    public void ReusedTensorGetsSummedGradient()
+    {
+        var x = Tensor.FromArray([2f], 1);
+        x.RequiresGrad = true;
+        var y = x * x;            // y = x^2
+        (y * y + y).Sum().Backward(); // d/dx (x^4 + x^2) = 4x^3 + 2x = 36
+        Assert.Equal(36f, x.Grad!.Item());
+    }
+
+    [Fact]
+    public void NoGradScopeRecordsNothing()
+    {
+        var x = Tensor.Ones(2);
+        x.RequiresGrad = true;
+        Tensor y;
+        using (GradMode.NoGrad()) y = x * 2f;
+        Assert.False(y.RequiresGrad);
+        Assert.True((x * 2f).RequiresGrad);
+    }
+
+    [Fact]
+    public void SecondBackwardThroughFreedGraphThrows()
+    {
+        var x = Tensor.Ones(2);
+        x.RequiresGrad = true;
+        var y = (x * 2f).Sum();
+        y.Backward();
+        var e = Assert.Throws<InvalidOperationException>(() => y.Backward());
+        Assert.Contains("second time", e.Message);
+    }
+
+    [Fact]
+    public void BackwardOfNonScalarNeedsGradient()
+    {
+        var x = Tensor.Ones(2);
+        x.RequiresGrad = true;
+        Assert.Throws<InvalidOperationException>(() => (x * 2f).Backward());
+    }
+
+    [Fact]
+    public void DetachCutsTheGraph()
+    {
+        var x = Tensor.Ones(2);
+        x.RequiresGrad = true;
+        var y = (x * 2f).Detach();
+        Assert.False(y.RequiresGrad);
+        Assert.True(y.IsLeaf);
+    }
+
+    [Fact]
+    public void ViewsShareStorage()
+    {
+        var x = Tensor.FromArray([1f, 2f, 3f, 4f, 5f, 6f], 2, 3);
+        var t = x.Transpose(0, 1);
+        Assert.False(t.IsContiguous);
+        Assert.Equal(new[] { 1f, 4f, 2f, 5f, 3f, 6f }, t.ToArray());
+        x[0, 1] = 20f;
+        Assert.Equal(20f, t[1, 0]);
+        Assert.Equal(new[] { 4f, 5f, 6f }, x.Narrow(0, 1, 1).ToArray());
+    }
+
+    [Fact]
+    public void BroadcastErrorsNameTheShapes()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Tensor.Zeros(2, 3) + Tensor.Zeros(4));
+        Assert.Contains("[2, 3]", e.Message);
+        Assert.Contains("[4]", e.Message);
+    }
+
+    [Fact]
+    public void CrossEntropyRejectsLabelsOutsideTheClasses()
+    {
+        var e = Assert.Throws<ArgumentException>(() => F.CrossEntropy(Tensor.Zeros(1, 3, 2), IntTensor.FromArray(new long[] { 1, 7 }, 1, 2), ignoreIndex: 255));
+        Assert.Contains("target value 7", e.Message);
+    }
+
+    [Fact]
+    public void SameSeedAndThreadsGiveBitIdenticalTraining()
+    {
+        float[] Run()
+        {
+            var gen = new Generator(42);
+            var x = Tensor.Randn([4, 3, 16, 16], gen);
+            var w = Tensor.Randn([8, 3, 3, 3], gen); w.RequiresGrad = true;
+            var y = F.BatchNorm(F.Conv2d(x, w, null, padding: 1), null, null, null, null, true).Relu();
+            var loss = F.CrossEntropy(y, new IntTensor(4, 16, 16), reduction: Reduction.MeanAll);
+            loss.Backward();
+            return [loss.Item(), .. w.Grad!.ToArray()];
+        }
+        Assert.Equal(Run(), Run());
+    }
+
+    [Fact]
+    public void HandComputedConvolution()
+    {
+        // 1x1x3x3 input 1..9, 2x2 kernel of ones, no padding: sums of each 2x2 window
+        var x = Tensor.FromArray([1f, 2, 3, 4, 5, 6, 7, 8, 9], 1, 1, 3, 3);
+        var y = F.Conv2d(x, Tensor.Ones(1, 1, 2, 2));
+        Assert.Equal(new[] { 12f, 16f, 24f, 28f }, y.ToArray());
+    }
+}

@@ -1,0 +1,65 @@
+using HieraRS.Tensors;
+
+namespace HieraRS.Tensors.Tests;
+
+[Collection("engine settings")]
+public class GemmTests
+{
+    static float[] Naive(bool ta, bool tb, int m, int n, int k, float[] a, float[] b, float alpha, float beta, float[] c0)
+    {
+        var c = (float[])c0.Clone();
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < k; p++) s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+                c[i * n + j] = (float)(alpha * s + beta * c0[i * n + j]);
+            }
+        return c;
+    }
+
+    [Theory]
+    [InlineData(GemmBackend.OpenBlas, false, false)]
+    [InlineData(GemmBackend.OpenBlas, true, true)]
+    [InlineData(GemmBackend.Managed, false, false)]
+    [InlineData(GemmBackend.Managed, true, false)]
+    [InlineData(GemmBackend.Managed, false, true)]
+    [InlineData(GemmBackend.Managed, true, true)]
+    public void BackendsMatchNaiveProduct(GemmBackend backend, bool ta, bool tb)
+    {
+        var prev = Engine.Backend;
+        Engine.Backend = backend;
+        try
+        {
+            int m = 37, n = 1100, k = 29;
+            var g = new Generator(9);
+            var a = Tensor.Randn([m * k], g).ToArray(); var b = Tensor.Randn([k * n], g).ToArray(); var c = Tensor.Randn([m * n], g).ToArray();
+            var expected = Naive(ta, tb, m, n, k, a, b, 0.5f, 0.25f, c);
+            var actual = (float[])c.Clone();
+            Gemm.Run(ta, tb, m, n, k, 0.5f, a, ta ? m : k, b, tb ? k : n, 0.25f, actual, n);
+            for (int i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - actual[i]) < 1e-4 * (1 + Math.Abs(expected[i])), $"element {i}: {actual[i]} vs {expected[i]}");
+        }
+        finally { Engine.Backend = prev; }
+    }
+
+    [Fact]
+    public void ManagedBackendTrainsAConvolutionLikeOpenBlas()
+    {
+        float[] Grad(GemmBackend be)
+        {
+            var prev = Engine.Backend;
+            Engine.Backend = be;
+            try
+            {
+                var gen = new Generator(1);
+                var x = Tensor.Randn([2, 3, 9, 9], gen);
+                var w = Tensor.Randn([4, 3, 3, 3], gen); w.RequiresGrad = true;
+                F.Conv2d(x, w, null, padding: 1).Pow(2).Sum().Backward();
+                return w.Grad!.ToArray();
+            }
+            finally { Engine.Backend = prev; }
+        }
+        var a = Grad(GemmBackend.OpenBlas); var b = Grad(GemmBackend.Managed);
+        for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-3 * (1 + Math.Abs(a[i])), $"weight grad {i}: {a[i]} vs {b[i]}");
+    }
+}
