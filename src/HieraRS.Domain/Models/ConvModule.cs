@@ -1,0 +1,27 @@
+using HieraRS.NN;
+using HieraRS.Tensors;
+
+namespace HieraRS.Domain.Models;
+
+/// <summary>MMCV's ConvModule: conv (no bias when normalised) -> BatchNorm -> ReLU, named conv / bn.</summary>
+public sealed class ConvModule : Module
+{
+    public readonly Conv2d Conv;
+    public readonly BatchNorm2d? Bn;
+    readonly bool relu;
+
+    public ConvModule(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, int dilation = 1,
+        int groups = 1, bool norm = true, bool relu = true)
+    {
+        Conv = Register("conv", new Conv2d(inChannels, outChannels, kernelSize, stride, padding, dilation, groups, bias: !norm));
+        if (norm) Bn = Register("bn", new BatchNorm2d(outChannels));
+        this.relu = relu;
+    }
+
+    public override Tensor Forward(Tensor x)
+    {
+        x = Conv.Forward(x);
+        if (Bn is not null) x = Bn.Forward(x);
+        return relu ? x.Relu() : x;
+    }
+}
