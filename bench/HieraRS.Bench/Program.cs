@@ -1,0 +1,214 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using HieraRS.Domain.Models;
+using HieraRS.NN;
+using HieraRS.Tensors;
+
+namespace HieraRS.Bench;
+
+/// <summary>
+/// Benchmarks each case in its own process (so peak RSS is per case), ours and PyTorch 1.13's
+/// (tools/bench_torch.py) side by side, and prints a table; --json writes the results.
+///   dotnet run -c Release --project bench -- [CASE ...] [--json FILE] [--threads N] [--no-torch]
+/// </summary>
+public static class Program
+{
+    static readonly string[] AllCases = ["sgemm", "conv3x3", "dwconv7", "batchnorm", "bilinear", "resnet18-fpn-train-step"];
+
+    public static int Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        var cases = new List<string>();
+        string? json = null;
+        int threads = 2;
+        bool torch = true;
+        string? child = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--json": json = args[++i]; break;
+                case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--no-torch": torch = false; break;
+                case "--child": child = args[++i]; break;
+                case "--help" or "-h":
+                    Console.WriteLine($"usage: bench [CASE ...] [--json FILE] [--threads N] [--no-torch]\ncases: {string.Join(", ", AllCases)}");
+                    return 0;
+                default:
+                    if (!AllCases.Contains(args[i])) { Console.Error.WriteLine($"unknown case '{args[i]}'; cases: {string.Join(", ", AllCases)}"); return 2; }
+                    cases.Add(args[i]); break;
+            }
+        }
+        Engine.Threads = threads;
+        if (child is not null) return RunChild(child);
+        if (cases.Count == 0) cases.AddRange(AllCases);
+        string? python = torch ? FindTorch() : null;
+        if (torch && python is null) Console.Error.WriteLine("note: PyTorch not found (apt-get install python3-torch python3-torchvision); timing ours only");
+
+        var results = new List<Dictionary<string, object?>>();
+        Console.WriteLine($"{"case",-26} {"ours s/it",10} {"torch s/it",10} {"ratio",7} {"ours MB",8} {"torch MB",9}  note");
+        foreach (var c in cases)
+        {
+            var ours = RunProcess(SelfCommand(), [.. SelfArgs(), "--child", c, "--threads", threads.ToString(CultureInfo.InvariantCulture)]);
+            JsonElement? theirs = python is null ? null : RunProcess(python, [ToolPath("bench_torch.py"), c, "--threads", threads.ToString(CultureInfo.InvariantCulture), "--iters", Iters(c).ToString(CultureInfo.InvariantCulture)]);
+            double os = ours.GetProperty("seconds").GetDouble(), om = ours.GetProperty("peak_rss_mb").GetDouble();
+            double? ts = theirs?.GetProperty("seconds").GetDouble(), tm = theirs?.GetProperty("peak_rss_mb").GetDouble();
+            string note = c == "sgemm" ? $"{2.0 * 2048 * 2048 * 2048 / os / 1e9:F0} GFLOP/s ours" + (ts is null ? "" : $", {2.0 * 2048 * 2048 * 2048 / ts.Value / 1e9:F0} torch") : "";
+            Console.WriteLine($"{c,-26} {os,10:F4} {Fmt(ts),10} {(ts is null ? "-" : (os / ts.Value).ToString("F2")),7} {om,8:F0} {Fmt(tm, "F0"),9}  {note}");
+            results.Add(new()
+            {
+                ["case"] = c, ["ours_s"] = os, ["torch_s"] = ts, ["ratio"] = ts is null ? null : os / ts.Value,
+                ["ours_peak_rss_mb"] = om, ["torch_peak_rss_mb"] = tm,
+            });
+        }
+        if (json is not null)
+        {
+            File.WriteAllText(json, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine($"wrote {json}");
+        }
+        return 0;
+    }
+
+    static string Fmt(double? v, string f = "F4") => v is null ? "-" : v.Value.ToString(f, CultureInfo.InvariantCulture);
+
+    static int Iters(string c) => c == "sgemm" ? 10 : 5;
+
+    static string SelfCommand() => Environment.ProcessPath!;
+    static string[] SelfArgs() =>
+        Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet" ? [typeof(Program).Assembly.Location] : [];
+
+    static string ToolPath(string file)
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            var p = Path.Combine(d.FullName, "tools", file);
+            if (File.Exists(p)) return p;
+        }
+        throw new FileNotFoundException($"tools/{file} not found above {AppContext.BaseDirectory}");
+    }
+
+    static string? FindTorch()
+    {
+        foreach (var py in new[] { "/usr/bin/python3", "python3" })
+        {
+            try
+            {
+                using var p = Process.Start(new ProcessStartInfo(py, ["-c", "import torch, torchvision"]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+                p.WaitForExit();
+                if (p.ExitCode == 0) return py;
+            }
+            catch (System.ComponentModel.Win32Exception) { }
+        }
+        return null;
+    }
+
+    static JsonElement RunProcess(string exe, string[] args)
+    {
+        var psi = new ProcessStartInfo(exe, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var line = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith('{'));
+        if (p.ExitCode != 0 || line is null)
+            throw new InvalidOperationException($"{exe} {string.Join(' ', args)} failed (exit {p.ExitCode}):\n{stdout}\n{stderr.Result}");
+        return JsonDocument.Parse(line).RootElement.Clone();
+    }
+
+    /// <summary>Times one case in this process and prints {"seconds", "peak_rss_mb"}.</summary>
+    static int RunChild(string name)
+    {
+        var step = MakeCase(name);
+        int warmup = 2, iters = Iters(name);
+        for (int i = 0; i < warmup; i++) step();
+        var times = new List<double>();
+        for (int i = 0; i < iters; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            step();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        times.Sort();
+        Console.WriteLine(JsonSerializer.Serialize(new { @case = name, seconds = times[times.Count / 2], peak_rss_mb = PeakRssMb() }));
+        return 0;
+    }
+
+    static double PeakRssMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:"))
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+        return double.NaN;
+    }
+
+    static Action MakeCase(string name)
+    {
+        var g = new Generator(0);
+        Tensor R(params int[] s) => Tensor.Randn(s, g);
+        switch (name)
+        {
+            case "sgemm":
+            {
+                var a = R(2048, 2048); var b = R(2048, 2048);
+                return () => a.MatMul(b);
+            }
+            case "conv3x3" or "dwconv7" or "batchnorm" or "bilinear":
+            {
+                Func<Tensor> f;
+                Tensor[] inputs;
+                if (name == "conv3x3")
+                {
+                    var x = R(8, 64, 112, 112); var w = R(64, 64, 3, 3);
+                    inputs = [x, w];
+                    f = () => F.Conv2d(x, w, null, padding: 1);
+                }
+                else if (name == "dwconv7")
+                {
+                    var x = R(8, 96, 56, 56); var w = R(96, 1, 7, 7); var b = R(96);
+                    inputs = [x, w, b];
+                    f = () => F.Conv2d(x, w, b, padding: 3, groups: 96);
+                }
+                else if (name == "batchnorm")
+                {
+                    var x = R(8, 64, 112, 112); var w = R(64); var b = R(64);
+                    var rm = Tensor.Zeros(64); var rv = Tensor.Ones(64);
+                    inputs = [x, w, b];
+                    f = () => F.BatchNorm(x, rm, rv, w, b, training: true);
+                }
+                else
+                {
+                    var x = R(8, 64, 56, 56);
+                    inputs = [x];
+                    f = () => F.Interpolate(x, 224, 224);
+                }
+                foreach (var t in inputs) t.RequiresGrad = true;
+                Tensor gy;
+                using (GradMode.NoGrad()) gy = Tensor.Randn(f().Shape.ToArray(), g);
+                return () =>
+                {
+                    foreach (var t in inputs) t.Grad = null;
+                    f().Backward(gy);
+                };
+            }
+            case "resnet18-fpn-train-step":
+            {
+                Engine.ManualSeed(0);
+                var model = new ResNetFpn(ResNet.ResNet18(), 128, 15);
+                model.Train();
+                var opt = new AdamW(model.Parameters(), lr: 1e-4, weightDecay: 0.05);
+                var x = R(8, 3, 224, 224);
+                var t = new IntTensor(8, 224, 224);
+                for (int i = 0; i < t.Numel; i++) t.Data[i] = g.NextInt(15);
+                return () =>
+                {
+                    opt.ZeroGrad();
+                    var loss = F.CrossEntropy(model.Forward(x), t, ignoreIndex: 255);
+                    loss.Backward();
+                    opt.Step();
+                };
+            }
+            default: throw new ArgumentException(name);
+        }
+    }
+}
