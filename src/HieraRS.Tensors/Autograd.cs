@@ -1,11 +1,22 @@
 namespace HieraRS.Tensors;
 
-/// <summary>One recorded operation: its inputs and the function mapping the output gradient to theirs.</summary>
-internal sealed class Node(string name, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
+/// <summary>
+/// Where an input's gradient goes: the node that produced it, or the leaf tensor that accumulates
+/// it. Edges hold no non-leaf tensor, so activations live only as long as an op saves them.
+/// </summary>
+internal readonly record struct Edge(Node? Fn, Tensor? Leaf)
+{
+    public bool Active => Fn is not null || Leaf is not null;
+}
+
+/// <summary>One recorded operation: the edges to its inputs and the function mapping the output gradient to theirs.</summary>
+internal sealed class Node(string name, Edge[] next, int[] outShape, Func<Tensor, Tensor?[]> backward)
 {
     public readonly string Name = name;
-    public readonly Tensor[] Inputs = inputs;
-    public readonly Func<Tensor, Tensor?[]> Backward = backward;
+    public readonly Edge[] Next = next;
+    public readonly int[] OutShape = outShape;
+    public Func<Tensor, Tensor?[]>? Backward = backward;
+    public bool Freed => Backward is null;
 }
 
 /// <summary>Thread-local switch for recording operations.</summary>
@@ -30,14 +41,16 @@ public sealed partial class Tensor
     /// <summary>Attaches a backward function when grad mode is on and any input requires grad.</summary>
     internal static Tensor Record(Tensor result, string name, Tensor[] inputs, Func<Tensor, Tensor?[]> backward)
     {
-        if (!GradMode.Enabled) return result;
-        foreach (var i in inputs)
+        if (Profiler.Enabled) Profiler.Forward(name);
+        if (!GradMode.Enabled || !inputs.Any(i => i.requiresGrad)) return result;
+        var edges = new Edge[inputs.Length];
+        for (int k = 0; k < inputs.Length; k++)
         {
-            if (!i.requiresGrad) continue;
-            result.requiresGrad = true;
-            result.GradFn = new Node(name, inputs, backward);
-            return result;
+            var i = inputs[k];
+            if (i.requiresGrad) edges[k] = i.GradFn is { } fn ? new Edge(fn, null) : new Edge(null, i);
         }
+        result.requiresGrad = true;
+        result.GradFn = new Node(name, edges, result.shape, backward);
         return result;
     }
 
@@ -46,7 +59,8 @@ public sealed partial class Tensor
 
     /// <summary>
     /// Reverse-mode differentiation from this tensor (a scalar unless <paramref name="grad"/> is given).
-    /// Leaf gradients accumulate into <see cref="Grad"/>; the graph is freed afterwards.
+    /// Leaf gradients accumulate into <see cref="Grad"/>; each op's saved tensors are released as soon
+    /// as its backward has run, and the graph cannot be traversed again.
     /// </summary>
     public void Backward(Tensor? grad = null)
     {
@@ -59,71 +73,79 @@ public sealed partial class Tensor
         else if (!ShapeUtil.SameShape(grad.Shape, shape))
             throw new ArgumentException($"gradient shape {ShapeUtil.Format(grad.Shape)} does not match tensor shape {ShapeUtil.Format(shape)}");
 
-        var order = TopologicalOrder(this);
-        foreach (var t in order)
-            if (t.graphFreed)
-                throw new InvalidOperationException("trying to backward through a graph a second time: its saved tensors were freed by the first Backward()");
-        var grads = new Dictionary<Tensor, (Tensor G, bool Owned)>(ReferenceEqualityComparer.Instance) { [this] = (grad, false) };
-        using (GradMode.NoGrad())
+        using var _ = GradMode.NoGrad();
+        if (GradFn is null) { Accumulate(this, grad, owned: false); return; }
+        Profiler.InBackward = true;
+        try { RunBackward(grad); }
+        finally { Profiler.InBackward = false; Profiler.Mark(); }
+    }
+
+    void RunBackward(Tensor grad)
+    {
+        var order = TopologicalOrder(GradFn!);
+        var grads = new Dictionary<Node, (Tensor G, bool Owned)>(ReferenceEqualityComparer.Instance) { [GradFn!] = (grad, false) };
+        for (int i = order.Count - 1; i >= 0; i--)
         {
-            for (int i = order.Count - 1; i >= 0; i--)
+            var node = order[i];
+            if (!grads.Remove(node, out var entry)) { node.Backward = null; continue; }
+            long t0 = Profiler.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+            var inGrads = node.Backward!(entry.G);
+            if (Profiler.Enabled) Profiler.Add(node.Name + " bwd", System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            node.Backward = null; // drops the tensors this op saved
+            for (int k = 0; k < node.Next.Length; k++)
             {
-                var t = order[i];
-                if (!grads.Remove(t, out var entry)) { t.FreeGraph(); continue; }
-                var node = t.GradFn;
-                if (node is null)
+                var edge = node.Next[k];
+                var g = inGrads[k];
+                if (g is null || !edge.Active) continue;
+                if (edge.Leaf is { } leaf)
                 {
-                    if (t.Grad is null) t.Grad = entry.Owned && entry.G.IsContiguous ? entry.G : entry.G.CloneData();
-                    else t.Grad.AddInPlace(entry.G);
+                    CheckShape(node, g, leaf.shape);
+                    Accumulate(leaf, g, owned: false);
                     continue;
                 }
-                var inGrads = node.Backward(entry.G);
-                t.FreeGraph(); // drops the saved tensors of this op
-                for (int k = 0; k < node.Inputs.Length; k++)
+                var fn = edge.Fn!;
+                CheckShape(node, g, fn.OutShape);
+                if (grads.TryGetValue(fn, out var prev))
                 {
-                    var input = node.Inputs[k];
-                    var g = inGrads[k];
-                    if (g is null || !input.requiresGrad) continue;
-                    if (!ShapeUtil.SameShape(g.Shape, input.Shape))
-                        throw new InvalidOperationException($"internal error: {node.Name} backward produced gradient {ShapeUtil.Format(g.Shape)} for input {ShapeUtil.Format(input.Shape)}");
-                    if (grads.TryGetValue(input, out var prev))
-                    {
-                        if (prev.Owned && prev.G.IsContiguous) prev.G.AddInPlace(g);
-                        else grads[input] = (prev.G.Add(g), true);
-                    }
-                    else grads[input] = (g, false);
+                    if (prev.Owned && prev.G.IsContiguous) prev.G.AddInPlace(g);
+                    else grads[fn] = (prev.G.Add(g), true);
                 }
+                else grads[fn] = (g, false);
             }
         }
     }
 
-    bool graphFreed;
-
-    void FreeGraph()
+    static void CheckShape(Node node, Tensor g, int[] expected)
     {
-        if (GradFn is null) return;
-        GradFn = null;
-        graphFreed = true;
+        if (!ShapeUtil.SameShape(g.Shape, expected))
+            throw new InvalidOperationException($"internal error: {node.Name} backward produced gradient {ShapeUtil.Format(g.Shape)} for input {ShapeUtil.Format(expected)}");
     }
 
-    static List<Tensor> TopologicalOrder(Tensor root)
+    /// <summary>Adds into a leaf's gradient; a gradient that may alias other buffers is copied first.</summary>
+    static void Accumulate(Tensor leaf, Tensor g, bool owned)
     {
-        var order = new List<Tensor>();
-        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<(Tensor T, int Next)>();
+        if (leaf.Grad is null) leaf.Grad = owned && g.IsContiguous ? g : g.CloneData();
+        else leaf.Grad.AddInPlace(g);
+    }
+
+    static List<Node> TopologicalOrder(Node root)
+    {
+        var order = new List<Node>();
+        var visited = new HashSet<Node>(ReferenceEqualityComparer.Instance) { root };
+        var stack = new Stack<(Node N, int Next)>();
         stack.Push((root, 0));
-        visited.Add(root);
         while (stack.Count > 0)
         {
-            var (t, next) = stack.Pop();
-            var inputs = t.GradFn?.Inputs;
-            if (inputs is not null && next < inputs.Length)
+            var (n, next) = stack.Pop();
+            if (n.Freed)
+                throw new InvalidOperationException($"trying to backward through a graph a second time ({n.Name}): its saved tensors were freed by the first Backward()");
+            if (next < n.Next.Length)
             {
-                stack.Push((t, next + 1));
-                var c = inputs[next];
-                if (c.requiresGrad && visited.Add(c)) stack.Push((c, 0));
+                stack.Push((n, next + 1));
+                var c = n.Next[next].Fn;
+                if (c is not null && visited.Add(c)) stack.Push((c, 0));
             }
-            else order.Add(t);
+            else order.Add(n);
         }
         return order;
     }

@@ -5,7 +5,11 @@ namespace HieraRS.Tensors;
 /// <summary>Which matrix-multiply implementation the engine uses.</summary>
 public enum GemmBackend { OpenBlas, Managed }
 
-/// <summary>Process-wide engine settings: thread count (also applied to OpenBLAS) and GEMM backend.</summary>
+/// <summary>
+/// Process-wide engine settings: thread count and GEMM backend. All parallelism is the engine's own:
+/// OpenBLAS runs single-threaded inside our workers (its spinning worker threads would otherwise
+/// compete with ours), and work is never split twice (a loop inside a parallel region runs inline).
+/// </summary>
 public static class Engine
 {
     static int threads = Environment.ProcessorCount;
@@ -20,7 +24,6 @@ public static class Engine
         {
             if (value < 1) throw new ArgumentOutOfRangeException(nameof(value), value, "thread count must be at least 1");
             threads = value;
-            if (Backend == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(value);
         }
     }
 
@@ -33,7 +36,7 @@ public static class Engine
             if (OpenBlas.Available)
             {
                 backend = GemmBackend.OpenBlas;
-                OpenBlas.openblas_set_num_threads(threads);
+                OpenBlas.openblas_set_num_threads(1);
             }
             else
             {
@@ -50,7 +53,7 @@ public static class Engine
         {
             if (value == GemmBackend.OpenBlas) NativeLibraries.Load("openblas");
             backend = value;
-            if (value == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(threads);
+            if (value == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(1);
         }
     }
 
@@ -62,14 +65,35 @@ public static class Engine
     public static void For(int n, long costPerItem, Action<int, int> body)
     {
         if (n <= 0) return;
-        int chunks = (int)Math.Min(Math.Min(threads, n), Math.Max(1, n * costPerItem / 32768));
+        int chunks = InParallel ? 1 : (int)Math.Min(Math.Min(threads, n), Math.Max(1, n * costPerItem / 32768));
         if (chunks <= 1) { body(0, n); return; }
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+        Parallel(chunks, c =>
         {
             int s = (int)((long)n * c / chunks), e = (int)((long)n * (c + 1) / chunks);
             if (s < e) body(s, e);
         });
     }
+
+    /// <summary>Runs body(0..parts-1) concurrently (inline when parts is 1 or already inside a worker).</summary>
+    public static void Parallel(int parts, Action<int> body)
+    {
+        if (parts <= 1 || inParallel)
+        {
+            for (int p = 0; p < parts; p++) body(p);
+            return;
+        }
+        System.Threading.Tasks.Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = threads }, p =>
+        {
+            inParallel = true;
+            try { body(p); }
+            finally { inParallel = false; }
+        });
+    }
+
+    [ThreadStatic] static bool inParallel;
+
+    /// <summary>True inside a worker of <see cref="For"/>: nested loops and GEMMs then run on the calling thread.</summary>
+    public static bool InParallel => inParallel;
 
     /// <summary>Seeds the default generator used by random initialisers, dropout and drop path.</summary>
     public static void ManualSeed(ulong seed) => Generator.Default.Seed(seed);

@@ -1,13 +1,102 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace HieraRS.Tensors;
 
+/// <summary>Small fused SIMD kernels that System.Numerics.Tensors does not offer directly.</summary>
 internal static class SpanMath
 {
     /// <summary>dst = src * scale + shift.</summary>
     public static void ScaleShift(ReadOnlySpan<float> src, float scale, float shift, Span<float> dst)
     {
-        TensorPrimitives.Multiply(src, scale, dst);
-        TensorPrimitives.Add(dst, shift, dst);
+        int n = src.Length, i = 0;
+        ref float s = ref MemoryMarshal.GetReference(src);
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var a = Vector256.Create(scale); var b = Vector256.Create(shift);
+            for (; i <= n - 8; i += 8)
+                Vector256.StoreUnsafe(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref s, (nuint)i), a, b), ref d, (nuint)i);
+        }
+        for (; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref s, i) * scale + shift;
+    }
+
+    /// <summary>dst = x * a + y * b + c.</summary>
+    public static void Axpby(ReadOnlySpan<float> x, float a, ReadOnlySpan<float> y, float b, float c, Span<float> dst)
+    {
+        int n = x.Length, i = 0;
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(a); var vb = Vector256.Create(b); var vc = Vector256.Create(c);
+            for (; i <= n - 8; i += 8)
+            {
+                var t = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i), va, vc);
+                Vector256.StoreUnsafe(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref py, (nuint)i), vb, t), ref d, (nuint)i);
+            }
+        }
+        for (; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref px, i) * a + Unsafe.Add(ref py, i) * b + c;
+    }
+
+    /// <summary>dst = y &gt; 0 ? g : 0 (ReLU backward from the output).</summary>
+    public static void PassWherePositive(ReadOnlySpan<float> g, ReadOnlySpan<float> y, Span<float> dst)
+    {
+        int n = g.Length, i = 0;
+        ref float pg = ref MemoryMarshal.GetReference(g);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= n - 8; i += 8)
+            {
+                var mask = Vector256.GreaterThan(Vector256.LoadUnsafe(ref py, (nuint)i), Vector256<float>.Zero);
+                Vector256.StoreUnsafe(Vector256.BitwiseAnd(Vector256.LoadUnsafe(ref pg, (nuint)i), mask), ref d, (nuint)i);
+            }
+        for (; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref py, i) > 0 ? Unsafe.Add(ref pg, i) : 0f;
+    }
+
+    /// <summary>Sum of (x - shift)^2 in double, for variances without cancellation.</summary>
+    public static double SumSquaredDeviation(ReadOnlySpan<float> x, float shift)
+    {
+        int n = x.Length, i = 0;
+        ref float px = ref MemoryMarshal.GetReference(x);
+        double total = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var m = Vector256.Create(shift);
+            var acc = Vector256<float>.Zero;
+            for (; i <= n - 8; i += 8)
+            {
+                var d = Vector256.LoadUnsafe(ref px, (nuint)i) - m;
+                acc = Vector256.FusedMultiplyAdd(d, d, acc);
+                if ((i & 1023) == 1016) { total += Vector256.Sum(acc); acc = Vector256<float>.Zero; }
+            }
+            total += Vector256.Sum(acc);
+        }
+        for (; i < n; i++) { double d = Unsafe.Add(ref px, i) - shift; total += d * d; }
+        return total;
+    }
+
+    /// <summary>Sum in double over float blocks (vectorised within a block).</summary>
+    public static double SumDouble(ReadOnlySpan<float> x)
+    {
+        double total = 0;
+        for (int i = 0; i < x.Length; i += 1024) total += TensorPrimitives.Sum(x.Slice(i, Math.Min(1024, x.Length - i)));
+        return total;
+    }
+
+    /// <summary>Dot product in double over float blocks.</summary>
+    public static double DotDouble(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        double total = 0;
+        for (int i = 0; i < x.Length; i += 1024)
+        {
+            int n = Math.Min(1024, x.Length - i);
+            total += TensorPrimitives.Dot(x.Slice(i, n), y.Slice(i, n));
+        }
+        return total;
     }
 }

@@ -26,7 +26,10 @@ public sealed partial class Tensor
         Storage = storage; Offset = offset; this.shape = shape; this.strides = strides;
     }
 
-    internal Tensor(float[] storage, int[] shape) : this(storage, 0, shape, ContiguousStrides(shape)) { }
+    internal Tensor(float[] storage, int[] shape) : this(storage, 0, shape, ContiguousStrides(shape))
+    {
+        if (storage.Length >= 1 << 16) MemoryPressure.Allocated(4L * storage.Length);
+    }
 
     public ReadOnlySpan<int> Shape => shape;
     public ReadOnlySpan<int> Strides => strides;

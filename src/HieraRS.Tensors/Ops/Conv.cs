@@ -92,37 +92,45 @@ internal static unsafe class ConvKernels
     }
 
     /// <summary>Images per GEMM: enough columns to keep the GEMM efficient on small maps, bounded scratch.</summary>
-    static int ImagesPerChunk(in ConvGeom g)
+    static int ImagesPerChunk(in ConvGeom g, int count)
     {
         int hw = g.Ho * g.Wo;
-        int nb = Math.Clamp((4096 + hw - 1) / hw, 1, g.N);
+        int nb = Math.Clamp((2048 + hw - 1) / hw, 1, Math.Max(count, 1));
         long limit = 16L << 20; // floats of column scratch (64 MB)
         while (nb > 1 && (long)g.C * g.Kh * g.Kw * nb * hw > limit) nb--;
         return nb;
     }
 
+    /// <summary>
+    /// Splits the batch into one contiguous range of images per thread; each range then runs
+    /// single-threaded (im2col and GEMM inline). A batch smaller than the thread count runs as one
+    /// range whose im2col and GEMMs are parallel instead.
+    /// </summary>
+    static int BatchParts(in ConvGeom g) =>
+        Engine.InParallel || g.N < Engine.Threads || g.Ho * g.Wo < 1024 ? 1 : Engine.Threads;
+
     /// <summary>Writes the im2col rows of one image into columns [colOff, colOff + Ho*Wo) of col (row stride ldc).</summary>
     static void Im2Col(in ConvGeom g, float* x, float* col, int ldc, int colOff)
     {
         var geom = g;
-        int rows = g.C * g.Kh * g.Kw;
-        Engine.For(rows, (long)g.Ho * g.Wo, (r0, r1) =>
+        int rows = g.C * g.Kh * g.Kw, ho = g.Ho, wo = g.Wo;
+        Engine.For(rows, (long)ho * wo, (r0, r1) =>
         {
             for (int r = r0; r < r1; r++)
             {
                 int c = r / (geom.Kh * geom.Kw), i = r / geom.Kw % geom.Kh, j = r % geom.Kw;
-                int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw;
+                int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw, sw = geom.Sw;
                 float* plane = x + (long)c * geom.H * geom.W;
-                for (int oh = 0; oh < geom.Ho; oh++)
+                for (int oh = 0; oh < ho; oh++)
                 {
-                    float* dst = col + (long)r * ldc + colOff + oh * geom.Wo;
+                    float* dst = col + (long)r * ldc + colOff + oh * wo;
                     int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
-                    if ((uint)ih >= (uint)geom.H) { new Span<float>(dst, geom.Wo).Clear(); continue; }
+                    if ((uint)ih >= (uint)geom.H) { new Span<float>(dst, wo).Clear(); continue; }
                     float* src = plane + (long)ih * geom.W;
                     for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
-                    for (int ow = hi; ow < geom.Wo; ow++) dst[ow] = 0;
-                    if (geom.Sw == 1) new Span<float>(src + lo + iwOff, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
-                    else for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * geom.Sw + iwOff];
+                    for (int ow = hi; ow < wo; ow++) dst[ow] = 0;
+                    if (sw == 1) new Span<float>(src + lo + iwOff, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
+                    else for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw + iwOff];
                 }
             }
         });
@@ -132,7 +140,8 @@ internal static unsafe class ConvKernels
     static void Col2Im(in ConvGeom g, float* col, int ldc, int colOff, float* gx)
     {
         var geom = g;
-        Engine.For(g.C, (long)g.Kh * g.Kw * g.Ho * g.Wo, (c0, c1) =>
+        int ho = g.Ho, wo = g.Wo;
+        Engine.For(g.C, (long)g.Kh * g.Kw * ho * wo, (c0, c1) =>
         {
             for (int c = c0; c < c1; c++)
             {
@@ -141,19 +150,19 @@ internal static unsafe class ConvKernels
                     for (int j = 0; j < geom.Kw; j++)
                     {
                         int r = (c * geom.Kh + i) * geom.Kw + j;
-                        int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw;
-                        for (int oh = 0; oh < geom.Ho; oh++)
+                        int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw, sw = geom.Sw;
+                        for (int oh = 0; oh < ho; oh++)
                         {
                             int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
                             if ((uint)ih >= (uint)geom.H) continue;
-                            float* src = col + (long)r * ldc + colOff + oh * geom.Wo;
+                            float* src = col + (long)r * ldc + colOff + oh * wo;
                             float* dst = plane + (long)ih * geom.W;
-                            if (geom.Sw == 1)
+                            if (sw == 1)
                             {
                                 var d = new Span<float>(dst + lo + iwOff, hi - lo);
                                 TensorPrimitives.Add(d, new ReadOnlySpan<float>(src + lo, hi - lo), d);
                             }
-                            else for (int ow = lo; ow < hi; ow++) dst[ow * geom.Sw + iwOff] += src[ow];
+                            else for (int ow = lo; ow < hi; ow++) dst[ow * sw + iwOff] += src[ow];
                         }
                     }
             }
@@ -162,7 +171,13 @@ internal static unsafe class ConvKernels
 
     public static void GemmForward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
     {
-        int hw = g.Ho * g.Wo, nb = ImagesPerChunk(g), chw = g.C * g.H * g.W;
+        int parts = BatchParts(g);
+        Engine.Parallel(parts, p => ForwardImages(g, xs, xo, ws, wo, ys, g.N * p / parts, g.N * (p + 1) / parts));
+    }
+
+    static void ForwardImages(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys, int i0, int i1)
+    {
+        int hw = g.Ho * g.Wo, nb = ImagesPerChunk(g, i1 - i0), chw = g.C * g.H * g.W;
         bool direct = g.Pointwise && nb == 1;
         int rows = g.C * g.Kh * g.Kw;
         float[]? col = direct ? null : ArrayPool<float>.Shared.Rent(rows * nb * hw);
@@ -171,9 +186,9 @@ internal static unsafe class ConvKernels
         {
             fixed (float* px = xs, pw = ws, py = ys, pcol = col, ptmp = tmp)
             {
-                for (int n0 = 0; n0 < g.N; n0 += nb)
+                for (int n0 = i0; n0 < i1; n0 += nb)
                 {
-                    int cnt = Math.Min(nb, g.N - n0), cols = cnt * hw;
+                    int cnt = Math.Min(nb, i1 - n0), cols = cnt * hw;
                     float* colp; int ldc;
                     if (direct) { colp = px + xo + (long)n0 * chw; ldc = hw; }
                     else
@@ -220,9 +235,24 @@ internal static unsafe class ConvKernels
         });
     }
 
+    /// <summary>
+    /// Weight and input gradients. Each batch range accumulates its own weight-gradient partial
+    /// (the first range directly into gws); partials are summed in range order, so results depend
+    /// only on the thread count.
+    /// </summary>
     public static void GemmBackward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] gys, int gyo, float[]? gxs, float[]? gws)
     {
-        int hw = g.Ho * g.Wo, nb = ImagesPerChunk(g), chw = g.C * g.H * g.W;
+        int parts = BatchParts(g);
+        var partial = new float[]?[parts];
+        if (gws is not null)
+            for (int p = 0; p < parts; p++) partial[p] = p == 0 ? gws : new float[gws.Length];
+        Engine.Parallel(parts, p => BackwardImages(g, xs, xo, ws, wo, gys, gyo, gxs, partial[p], g.N * p / parts, g.N * (p + 1) / parts));
+        for (int p = 1; p < parts; p++) TensorPrimitives.Add(gws, partial[p], gws);
+    }
+
+    static void BackwardImages(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] gys, int gyo, float[]? gxs, float[]? gws, int i0, int i1)
+    {
+        int hw = g.Ho * g.Wo, nb = ImagesPerChunk(g, i1 - i0), chw = g.C * g.H * g.W;
         bool pointwise = g.Pointwise;
         int rows = g.C * g.Kh * g.Kw;
         float[] col = ArrayPool<float>.Shared.Rent(rows * nb * hw);
@@ -231,9 +261,9 @@ internal static unsafe class ConvKernels
         {
             fixed (float* px = xs, pw = ws, pgy = gys, pgx = gxs, pgw = gws, pcol = col, ptmp = tmp)
             {
-                for (int n0 = 0; n0 < g.N; n0 += nb)
+                for (int n0 = i0; n0 < i1; n0 += nb)
                 {
-                    int cnt = Math.Min(nb, g.N - n0), cols = cnt * hw;
+                    int cnt = Math.Min(nb, i1 - n0), cols = cnt * hw;
                     float* gyp = pgy + gyo + (long)n0 * g.O * hw;
                     if (cnt > 1) { GatherChunk(gyp, ptmp, g.O, cnt, hw); gyp = ptmp; }
                     if (pgw != null)

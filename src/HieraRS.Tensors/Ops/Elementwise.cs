@@ -8,11 +8,19 @@ public sealed partial class Tensor
 {
     // ---- broadcasting binary ops ----
 
-    public Tensor Add(Tensor other) => Record(Binary(this, other, BinaryOp.Add), "add", new[] { this, other },
-        g => new[] { requiresGrad ? g.SumTo(shape) : null, other.requiresGrad ? g.SumTo(other.shape) : null });
+    public Tensor Add(Tensor other)
+    {
+        var (sa, sb, ra, rb) = (shape, other.shape, requiresGrad, other.requiresGrad);
+        return Record(Binary(this, other, BinaryOp.Add), "add", new[] { this, other },
+            g => new[] { ra ? g.SumTo(sa) : null, rb ? g.SumTo(sb) : null });
+    }
 
-    public Tensor Sub(Tensor other) => Record(Binary(this, other, BinaryOp.Sub), "sub", new[] { this, other },
-        g => new[] { requiresGrad ? g.SumTo(shape) : null, other.requiresGrad ? g.Neg().SumTo(other.shape) : null });
+    public Tensor Sub(Tensor other)
+    {
+        var (sa, sb, ra, rb) = (shape, other.shape, requiresGrad, other.requiresGrad);
+        return Record(Binary(this, other, BinaryOp.Sub), "sub", new[] { this, other },
+            g => new[] { ra ? g.SumTo(sa) : null, rb ? g.Neg().SumTo(sb) : null });
+    }
 
     public Tensor Mul(Tensor other)
     {
@@ -130,18 +138,9 @@ public sealed partial class Tensor
     {
         var gc = g.Contiguous();
         var r = Empty(g.shape);
-        var gs = gc.Span; var ys = y.Span; var rs = r.Span;
-        unsafe
-        {
-            fixed (float* pg = gs, py = ys, pr = rs)
-            {
-                float* a = pg, b = py, o = pr;
-                Engine.For(rs.Length, 1, (s, e) =>
-                {
-                    for (int i = s; i < e; i++) o[i] = b[i] > 0 ? a[i] : 0f;
-                });
-            }
-        }
+        float[] gs = gc.Storage, ys = y.Storage, rs = r.Storage;
+        int go = gc.Offset, yo = y.Offset;
+        Engine.For(rs.Length, 1, (s, e) => SpanMath.PassWherePositive(gs.AsSpan(go + s, e - s), ys.AsSpan(yo + s, e - s), rs.AsSpan(s, e - s)));
         return r;
     }
 

@@ -62,11 +62,11 @@ public sealed partial class Tensor
         }
         var y = Empty(ishape);
         for (int k = 0; k < offsets.Length; k++) y.Storage[k] = xc.Storage[xc.Offset + offsets[k]];
-        var src = this;
+        var inShape = shape;
         return Record(y, "gather", this, g =>
         {
             var gc = g.Contiguous();
-            var gx = Zeros(src.shape);
+            var gx = Zeros(inShape);
             for (int k = 0; k < offsets.Length; k++) gx.Storage[offsets[k]] += gc.Storage[gc.Offset + k];
             return gx;
         });
@@ -87,11 +87,11 @@ public sealed partial class Tensor
         for (int o = 0; o < outer; o++)
             for (int k = 0; k < m; k++)
                 xc.Storage.AsSpan(xc.Offset + (o * size + (int)index.Data[k]) * inner, inner).CopyTo(y.Storage.AsSpan((o * m + k) * inner, inner));
-        var src = this;
+        var inShape = shape;
         return Record(y, "index_select", this, g =>
         {
             var gc = g.Contiguous();
-            var gx = Zeros(src.shape);
+            var gx = Zeros(inShape);
             for (int o = 0; o < outer; o++)
                 for (int k = 0; k < m; k++)
                 {

@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace HieraRS.Tensors;
 
 public enum InterpolationMode { Bilinear, Nearest }
@@ -72,18 +74,24 @@ public static partial class F
         }
         var (h0, h1, lh0, lh1) = LinearAxis(h, oh, scale, alignCorners);
         var (w0, w1, lw0, lw1) = LinearAxis(w, ow, scale, alignCorners);
-        Engine.For(n * c, (long)oh * ow * 4, (p0, p1) =>
+        // Separable: interpolate every input row horizontally once into rows[h, ow], then blend two
+        // of those rows per output row with vector ops.
+        Engine.For(n * c, (long)(oh + h) * ow * 2, (p0, p1) =>
         {
+            var rows = new float[h * ow];
             for (int p = p0; p < p1; p++)
             {
                 int b = xo + p * h * w;
+                for (int r = 0; r < h; r++)
+                {
+                    int src = b + r * w, dst = r * ow;
+                    for (int j = 0; j < ow; j++) rows[dst + j] = lw0[j] * xs[src + w0[j]] + lw1[j] * xs[src + w1[j]];
+                }
                 for (int i = 0; i < oh; i++)
                 {
-                    int r0 = b + h0[i] * w, r1 = b + h1[i] * w, dst = p * oh * ow + i * ow;
-                    float a0 = lh0[i], a1 = lh1[i];
-                    for (int j = 0; j < ow; j++)
-                        ys[dst + j] = a0 * (lw0[j] * xs[r0 + w0[j]] + lw1[j] * xs[r0 + w1[j]])
-                                    + a1 * (lw0[j] * xs[r1 + w0[j]] + lw1[j] * xs[r1 + w1[j]]);
+                    var dst = ys.AsSpan(p * oh * ow + i * ow, ow);
+                    TensorPrimitives.Multiply(rows.AsSpan(h0[i] * ow, ow), lh0[i], dst);
+                    TensorPrimitives.MultiplyAdd(rows.AsSpan(h1[i] * ow, ow), lh1[i], dst, dst);
                 }
             }
         });
@@ -92,20 +100,28 @@ public static partial class F
             var gc = g.Contiguous();
             var gx = Tensor.Zeros(n, c, h, w);
             float[] gs = gc.Storage, gxs = gx.Storage; int go = gc.Offset;
-            Engine.For(n * c, (long)oh * ow * 4, (p0, p1) =>
+            Engine.For(n * c, (long)(oh + h) * ow * 2, (p0, p1) =>
             {
+                var rows = new float[h * ow];
                 for (int p = p0; p < p1; p++)
                 {
-                    int b = p * h * w;
+                    Array.Clear(rows);
                     for (int i = 0; i < oh; i++)
                     {
-                        int r0 = b + h0[i] * w, r1 = b + h1[i] * w, src = go + p * oh * ow + i * ow;
-                        float a0 = lh0[i], a1 = lh1[i];
+                        var grow = gs.AsSpan(go + p * oh * ow + i * ow, ow);
+                        var r0 = rows.AsSpan(h0[i] * ow, ow); var r1 = rows.AsSpan(h1[i] * ow, ow);
+                        TensorPrimitives.MultiplyAdd(grow, lh0[i], r0, r0);
+                        TensorPrimitives.MultiplyAdd(grow, lh1[i], r1, r1);
+                    }
+                    int b = p * h * w;
+                    for (int r = 0; r < h; r++)
+                    {
+                        int src = r * ow, dst = b + r * w;
                         for (int j = 0; j < ow; j++)
                         {
-                            float v = gs[src + j];
-                            gxs[r0 + w0[j]] += a0 * lw0[j] * v; gxs[r0 + w1[j]] += a0 * lw1[j] * v;
-                            gxs[r1 + w0[j]] += a1 * lw0[j] * v; gxs[r1 + w1[j]] += a1 * lw1[j] * v;
+                            float v = rows[src + j];
+                            gxs[dst + w0[j]] += lw0[j] * v;
+                            gxs[dst + w1[j]] += lw1[j] * v;
                         }
                     }
                 }

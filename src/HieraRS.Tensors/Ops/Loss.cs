@@ -51,6 +51,7 @@ public static partial class F
         Tensor y = reduction == Reduction.None
             ? Tensor.FromArray(elem, expected)
             : Tensor.Scalar((float)(elem.Sum(v => (double)v) / denom));
+        var logitShape = logits.Shape.ToArray();
         return Tensor.Record(y, "cross_entropy", logits, g =>
         {
             var gc = g.Contiguous();
@@ -73,7 +74,7 @@ public static partial class F
                     }
                 }
             });
-            return gx.Reshape(logits.Shape.ToArray());
+            return gx.Reshape(logitShape);
         });
     }
 }

@@ -30,14 +30,10 @@ public static partial class F
                 if (training)
                 {
                     double sum = 0;
-                    for (int i = 0; i < n; i++) sum += TensorPrimitives.Sum(xs.AsSpan(xo + (i * c + ch) * s, s));
+                    for (int i = 0; i < n; i++) sum += SpanMath.SumDouble(xs.AsSpan(xo + (i * c + ch) * s, s));
                     mu = (float)(sum / m);
                     double sq = 0;
-                    for (int i = 0; i < n; i++)
-                    {
-                        var row = xs.AsSpan(xo + (i * c + ch) * s, s);
-                        foreach (var v in row) { float d = v - mu; sq += d * d; }
-                    }
+                    for (int i = 0; i < n; i++) sq += SpanMath.SumSquaredDeviation(xs.AsSpan(xo + (i * c + ch) * s, s), mu);
                     var = (float)(sq / m);
                     if (runningMean is not null) runningMean.Storage[runningMean.Offset + ch] = (1 - momentum) * runningMean.Storage[runningMean.Offset + ch] + momentum * mu;
                     if (runningVar is not null) runningVar.Storage[runningVar.Offset + ch] = (1 - momentum) * runningVar.Storage[runningVar.Offset + ch] + momentum * (float)(sq / (m - 1));
@@ -54,19 +50,20 @@ public static partial class F
                 for (int i = 0; i < n; i++)
                 {
                     int o = (i * c + ch) * s;
-                    var dst = ys.AsSpan(o, s);
-                    SpanMath.ScaleShift(xs.AsSpan(xo + o, s), scale, shift, dst);
+                    SpanMath.ScaleShift(xs.AsSpan(xo + o, s), scale, shift, ys.AsSpan(o, s));
                 }
             }
         });
         var inputs = new List<Tensor> { x };
         if (weight is not null) inputs.Add(weight);
         if (bias is not null) inputs.Add(bias);
+        bool needX = x.RequiresGrad;
+        var xShape = x.Shape.ToArray();
         return Tensor.Record(y, "batch_norm", inputs.ToArray(), gy =>
         {
             var gc = gy.Contiguous();
             float[] gs = gc.Storage; int go = gc.Offset;
-            Tensor? gx = x.RequiresGrad ? Tensor.Empty(x.Shape.ToArray()) : null;
+            Tensor? gx = needX ? Tensor.Empty(xShape) : null;
             var gw = new float[c]; var gb = new float[c];
             Engine.For(c, m, (c0, c1) =>
             {
@@ -77,26 +74,22 @@ public static partial class F
                     for (int i = 0; i < n; i++)
                     {
                         int o = (i * c + ch) * s;
-                        var grow = gs.AsSpan(go + o, s); var xrow = xs.AsSpan(xo + o, s);
-                        sg += TensorPrimitives.Sum(grow);
-                        sgx += TensorPrimitives.Dot(grow, xrow);
+                        var grow = gs.AsSpan(go + o, s);
+                        sg += SpanMath.SumDouble(grow);
+                        sgx += SpanMath.DotDouble(grow, xs.AsSpan(xo + o, s));
                     }
                     // sum(g * xhat) = invstd * (sum(g*x) - mu * sum(g))
                     double sgxhat = inv * (sgx - mu * sg);
                     gw[ch] = (float)sgxhat; gb[ch] = (float)sg;
                     if (gx is null) continue;
                     float wv = w is null ? 1f : w.Storage[w.Offset + ch];
+                    // training: dx = k * (g - mean(g) - (x - mu) * inv * mean(g*xhat)), k = w*inv
+                    //         = g*k + x*(-k*bc) + k*(mu*bc - mean(g)),  bc = inv * mean(g*xhat)
+                    float k = wv * inv, bc = training ? (float)(sgxhat / m) * inv : 0f, a = training ? (float)(sg / m) : 0f;
                     for (int i = 0; i < n; i++)
                     {
                         int o = (i * c + ch) * s;
-                        var grow = gs.AsSpan(go + o, s); var xrow = xs.AsSpan(xo + o, s); var dst = gx.Storage.AsSpan(o, s);
-                        if (training)
-                        {
-                            // dx = w*inv * (g - mean(g) - xhat * mean(g*xhat))
-                            float k = wv * inv, a = (float)(sg / m), bcoef = (float)(sgxhat / m) * inv;
-                            for (int t = 0; t < s; t++) dst[t] = k * (grow[t] - a - (xrow[t] - mu) * bcoef);
-                        }
-                        else TensorPrimitives.Multiply(grow, wv * inv, dst);
+                        SpanMath.Axpby(gs.AsSpan(go + o, s), k, xs.AsSpan(xo + o, s), -k * bc, k * (mu * bc - a), gx.Storage.AsSpan(o, s));
                     }
                 }
             });
@@ -115,14 +108,15 @@ public static partial class F
         int s = x.Numel / (n * c), gsz = c / groups * s;
         var xc = x.Contiguous();
         var (stat, y) = Normalize(xc, n * groups, gsz, 1, eps);
-        var shape = x.Shape.ToArray();
         var affShape = new int[x.Rank]; Array.Fill(affShape, 1); affShape[1] = c;
         var yAff = Affine(y, weight, bias, affShape);
+        bool needX = x.RequiresGrad;
+        int[] reduce = [0, .. Enumerable.Range(2, x.Rank - 2)];
         return Tensor.Record(yAff.Out, "group_norm", AffineInputs(x, weight, bias), gy =>
         {
             var gxhat = weight is null ? gy.Contiguous() : Tensor.Binary(gy, weight.Detach().Reshape(affShape), BinaryOp.Mul);
-            var gx = x.RequiresGrad ? NormalizeBackward(gxhat, y, stat, n * groups, gsz, 1) : null;
-            return AffineGrads(gx, gy, y, weight, bias, [0, .. Enumerable.Range(2, x.Rank - 2)]);
+            var gx = needX ? NormalizeBackward(gxhat, y, stat, n * groups, gsz, 1) : null;
+            return AffineGrads(gx, gy, y, weight, bias, reduce);
         });
     }
 
@@ -139,10 +133,11 @@ public static partial class F
         var affShape = new int[x.Rank]; Array.Fill(affShape, 1); affShape[d] = size;
         var yAff = Affine(y, weight, bias, affShape);
         var others = Enumerable.Range(0, x.Rank).Where(i => i != d).ToArray();
+        bool needX = x.RequiresGrad;
         return Tensor.Record(yAff.Out, "layer_norm", AffineInputs(x, weight, bias), gy =>
         {
             var gxhat = weight is null ? gy.Contiguous() : Tensor.Binary(gy, weight.Detach().Reshape(affShape), BinaryOp.Mul);
-            var gx = x.RequiresGrad ? NormalizeBackward(gxhat, y, stat, outer, size, inner) : null;
+            var gx = needX ? NormalizeBackward(gxhat, y, stat, outer, size, inner) : null;
             return AffineGrads(gx, gy, y, weight, bias, others);
         });
     }

@@ -18,7 +18,7 @@ public static partial class F
         if (padding * 2 > kernel) throw new ArgumentException($"max_pool2d: padding {padding} must be at most half the kernel {kernel}");
         int ho = PoolOut(h, kernel, s, padding, dilation, ceilMode), wo = PoolOut(w, kernel, s, padding, dilation, ceilMode);
         var hs = Windows(ho, kernel, s, padding, dilation, h); var ws = Windows(wo, kernel, s, padding, dilation, w);
-        return MaxPoolWindows(x, ho, wo, hs, ws, "max_pool2d");
+        return MaxPoolWindows(x, ho, wo, hs, ws, dilation, "max_pool2d");
     }
 
     /// <summary>Average pooling over [N, C, H, W], PyTorch semantics (count_include_pad, ceil_mode).</summary>
@@ -50,9 +50,7 @@ public static partial class F
     public static Tensor AdaptiveMaxPool2d(Tensor x, int oh, int ow)
     {
         var (_, _, h, w) = Dims4(x, "adaptive_max_pool2d");
-        var hb = AdaptiveBins(h, oh).Select(b => Enumerable.Range(b.Start, b.End - b.Start).ToArray()).ToArray();
-        var wb = AdaptiveBins(w, ow).Select(b => Enumerable.Range(b.Start, b.End - b.Start).ToArray()).ToArray();
-        return MaxPoolWindows(x, oh, ow, hb, wb, "adaptive_max_pool2d");
+        return MaxPoolWindows(x, oh, ow, AdaptiveBins(h, oh), AdaptiveBins(w, ow), 1, "adaptive_max_pool2d");
     }
 
     internal static (int N, int C, int H, int W) Dims4(Tensor x, string op)
@@ -64,10 +62,14 @@ public static partial class F
     static (int Start, int End)[] AdaptiveBins(int size, int outSize) =>
         Enumerable.Range(0, outSize).Select(i => (i * size / outSize, ((i + 1) * size + outSize - 1) / outSize)).ToArray();
 
-    /// <summary>In-range input positions of each output's (dilated) window.</summary>
-    static int[][] Windows(int outSize, int k, int s, int p, int d, int size) =>
+    /// <summary>In-range input positions [Start, End) (stepping by the dilation) of each output's window.</summary>
+    static (int Start, int End)[] Windows(int outSize, int k, int s, int p, int d, int size) =>
         Enumerable.Range(0, outSize).Select(o =>
-            Enumerable.Range(0, k).Select(i => o * s - p + i * d).Where(v => v >= 0 && v < size).ToArray()).ToArray();
+        {
+            int start = o * s - p, end = start + (k - 1) * d + 1;
+            while (start < 0) start += d;
+            return (start, Math.Max(start, Math.Min(end, size)));
+        }).ToArray();
 
     static (int Start, int End, int Padded)[] AvgWindows(int outSize, int k, int s, int p, int size) =>
         Enumerable.Range(0, outSize).Select(o =>
@@ -76,7 +78,7 @@ public static partial class F
             return (Math.Max(start, 0), Math.Min(end, size), padded);
         }).ToArray();
 
-    static Tensor MaxPoolWindows(Tensor x, int ho, int wo, int[][] hs, int[][] ws, string name)
+    static Tensor MaxPoolWindows(Tensor x, int ho, int wo, (int Start, int End)[] hs, (int Start, int End)[] ws, int d, string name)
     {
         var (n, c, h, w) = Dims4(x, name);
         var xc = x.Contiguous();
@@ -92,13 +94,13 @@ public static partial class F
                     for (int j = 0; j < wo; j++)
                     {
                         float best = float.NegativeInfinity; int bi = -1;
-                        foreach (var r in hs[i])
-                            foreach (var q in ws[j])
+                        for (int r = hs[i].Start; r < hs[i].End; r += d)
+                            for (int q = ws[j].Start; q < ws[j].End; q += d)
                             {
                                 float v = xs[xb + r * w + q];
-                                if (v > best || float.IsNaN(v) || bi < 0) { best = v; bi = r * w + q; if (float.IsNaN(v)) goto done; }
+                                if (v > best || bi < 0) { best = v; bi = r * w + q; }
+                                else if (float.IsNaN(v) && !float.IsNaN(best)) { best = v; bi = r * w + q; }
                             }
-                        done:
                         ys[yb + i * wo + j] = best; idx[yb + i * wo + j] = bi;
                     }
             }

@@ -35,8 +35,8 @@ public sealed partial class Tensor
     {
         var c = Contiguous();
         var r = Scalar(SumSpan(c.Storage.AsSpan(c.Offset, c.Numel)));
-        var src = this;
-        return Record(r, "sum", this, g => g.Reshape(Enumerable.Repeat(1, src.Rank).ToArray()).Expand(src.shape));
+        var inShape = shape;
+        return Record(r, "sum", this, g => g.Reshape(Enumerable.Repeat(1, inShape.Length).ToArray()).Expand(inShape));
     }
 
     /// <summary>Deterministic parallel sum: fixed chunks, summed in order in double.</summary>
@@ -81,9 +81,9 @@ public sealed partial class Tensor
                 x.AsSpan(off + o * size * inner + i0, i1 - i0).CopyTo(dst);
                 for (int k = 1; k < size; k++) TensorPrimitives.Add(dst, x.AsSpan(off + (o * size + k) * inner + i0, i1 - i0), dst);
             });
-        var src = this;
+        var inShape = shape;
         var keep = ReducedShape(d, true);
-        return Record(r, "sum_dim", this, g => g.Reshape(keep).Expand(src.shape));
+        return Record(r, "sum_dim", this, g => g.Reshape(keep).Expand(inShape));
     }
 
     public Tensor Sum(int[] dims, bool keepDim = false)
@@ -138,11 +138,11 @@ public sealed partial class Tensor
                 y[o * inner + i] = best; ix[o * inner + i] = bi;
             }
         });
-        var src = this;
+        var inShape = shape;
         var res = Record(r, max ? "max_dim" : "min_dim", this, g =>
         {
             var gc = g.Contiguous();
-            var gi = Zeros(src.shape);
+            var gi = Zeros(inShape);
             for (int o = 0; o < outer; o++)
                 for (int i = 0; i < inner; i++)
                     gi.Storage[(o * size + (int)ix[o * inner + i]) * inner + i] += gc.Storage[gc.Offset + o * inner + i];

@@ -8,7 +8,8 @@ public sealed partial class Tensor
         var s = ShapeUtil.Infer(newShape, Numel);
         var src = Contiguous();
         var v = new Tensor(src.Storage, src.Offset, s, ContiguousStrides(s));
-        return Record(v, "reshape", src, g => g.Reshape(src.shape));
+        var inShape = shape;
+        return Record(v, "reshape", src, g => g.Reshape(inShape));
     }
 
     public Tensor Flatten(int startDim = 0, int endDim = -1)
@@ -67,10 +68,10 @@ public sealed partial class Tensor
             throw new ArgumentOutOfRangeException(nameof(start), $"narrow [{start}, {start + length}) out of range for dim {d} of size {shape[d]}");
         var ns = (int[])shape.Clone(); ns[d] = length;
         var v = new Tensor(Storage, Offset + start * strides[d], ns, strides);
-        var src = this;
+        var inShape = shape;
         return Record(v, "narrow", this, g =>
         {
-            var full = Zeros(src.shape);
+            var full = Zeros(inShape);
             full.NarrowData(d, start, length).AddInPlaceStrided(g);
             return full;
         });
@@ -114,8 +115,8 @@ public sealed partial class Tensor
             else if (s == 1) { ns[i] = t; nst[i] = 0; }
             else throw new ArgumentException($"cannot expand {ShapeUtil.Format(shape)} to {ShapeUtil.Format(target)}");
         }
-        var src = this;
-        return Record(new Tensor(Storage, Offset, ns, nst), "expand", this, g => g.SumTo(src.shape));
+        var inShape = shape;
+        return Record(new Tensor(Storage, Offset, ns, nst), "expand", this, g => g.SumTo(inShape));
     }
 
     /// <summary>This tensor if contiguous, else a contiguous copy (gradient passes through).</summary>
@@ -167,13 +168,14 @@ public sealed partial class Tensor
             pos += t.shape[d];
         }
         var sizes = tensors.Select(t => t.shape[d]).ToArray();
+        var needs = tensors.Select(t => t.requiresGrad).ToArray();
         return Record(r, "cat", tensors.ToArray(), g =>
         {
             var grads = new Tensor?[sizes.Length];
             int p = 0;
             for (int i = 0; i < sizes.Length; i++)
             {
-                if (tensors[i].requiresGrad) grads[i] = g.NarrowData(d, p, sizes[i]).CloneData();
+                if (needs[i]) grads[i] = g.NarrowData(d, p, sizes[i]).CloneData();
                 p += sizes[i];
             }
             return grads;

@@ -1,0 +1,23 @@
+namespace HieraRS.Tensors;
+
+/// <summary>
+/// Tensor buffers are large arrays the GC only reclaims in full collections, which it schedules by
+/// heuristics that let dead activations pile up to several times the live set during training.
+/// Counting tensor bytes and collecting after every <see cref="CollectEveryBytes"/> keeps peak
+/// memory near the live set; a collection of a heap of few, large objects costs about a millisecond.
+/// </summary>
+public static class MemoryPressure
+{
+    static long sinceCollect;
+
+    /// <summary>Bytes of new tensor storage between forced collections (0 disables).</summary>
+    public static long CollectEveryBytes { get; set; } = 256L << 20;
+
+    internal static void Allocated(long bytes)
+    {
+        long limit = CollectEveryBytes;
+        if (limit <= 0 || Interlocked.Add(ref sinceCollect, bytes) < limit) return;
+        Interlocked.Exchange(ref sinceCollect, 0);
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
+    }
+}
