@@ -72,7 +72,7 @@ public static class Program
 
     static string Fmt(double? v, string f = "F4") => v is null ? "-" : v.Value.ToString(f, CultureInfo.InvariantCulture);
 
-    static int Iters(string c) => c == "sgemm" ? 10 : 5;
+    static int Iters(string c) => c == "sgemm" ? 10 : 7;
 
     static string SelfCommand() => Environment.ProcessPath!;
     static string[] SelfArgs() =>
@@ -120,7 +120,7 @@ public static class Program
     static int RunChild(string name)
     {
         var step = MakeCase(name);
-        int warmup = 2, iters = Iters(name);
+        int warmup = 3, iters = Iters(name);
         for (int i = 0; i < warmup; i++) step();
         var times = new List<double>();
         for (int i = 0; i < iters; i++)

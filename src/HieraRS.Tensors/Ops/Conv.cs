@@ -242,12 +242,44 @@ internal static unsafe class ConvKernels
     /// </summary>
     public static void GemmBackward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] gys, int gyo, float[]? gxs, float[]? gws)
     {
+        if (gxs is not null && TransposedGeometry(g) is { } gt)
+        {
+            // Stride 1: the input gradient is a plain convolution of the output gradient with the
+            // flipped, transposed kernel, which avoids col2im's scattered accumulation.
+            GemmForward(gt, gys, gyo, FlipTranspose(g, ws, wo), 0, gxs);
+            gxs = null;
+            if (gws is null) return;
+        }
         int parts = BatchParts(g);
         var partial = new float[]?[parts];
         if (gws is not null)
             for (int p = 0; p < parts; p++) partial[p] = p == 0 ? gws : new float[gws.Length];
         Engine.Parallel(parts, p => BackwardImages(g, xs, xo, ws, wo, gys, gyo, gxs, partial[p], g.N * p / parts, g.N * (p + 1) / parts));
         for (int p = 1; p < parts; p++) TensorPrimitives.Add(gws, partial[p], gws);
+    }
+
+    /// <summary>The convolution computing dX from dY for stride 1 (padding d*(k-1)-p), or null.</summary>
+    static ConvGeom? TransposedGeometry(in ConvGeom g)
+    {
+        if (g.Sh != 1 || g.Sw != 1 || g.Pointwise) return null;
+        int ph = g.Dh * (g.Kh - 1) - g.Ph, pw = g.Dw * (g.Kw - 1) - g.Pw;
+        if (ph < 0 || pw < 0) return null;
+        return new ConvGeom(g.N, g.O, g.Ho, g.Wo, g.C, g.Kh, g.Kw, 1, 1, ph, pw, g.Dh, g.Dw, g.Groups);
+    }
+
+    /// <summary>W'[gr*Cg + c, o, i, j] = W[gr*Og + o, c, kh-1-i, kw-1-j].</summary>
+    static float[] FlipTranspose(in ConvGeom g, float[] ws, int wo)
+    {
+        int khw = g.Kh * g.Kw;
+        var wt = new float[g.C * g.Og * khw];
+        for (int gr = 0; gr < g.Groups; gr++)
+            for (int o = 0; o < g.Og; o++)
+                for (int c = 0; c < g.Cg; c++)
+                {
+                    int src = wo + ((gr * g.Og + o) * g.Cg + c) * khw, dst = ((gr * g.Cg + c) * g.Og + o) * khw;
+                    for (int k = 0; k < khw; k++) wt[dst + k] = ws[src + khw - 1 - k];
+                }
+        return wt;
     }
 
     static void BackwardImages(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] gys, int gyo, float[]? gxs, float[]? gws, int i0, int i1)
