@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using HieraRS.Tensors;
 
@@ -158,15 +159,46 @@ public sealed class AdamW : Optimizer
         var v = StateTensor(st, "exp_avg_sq", shape).Span;
         float b1 = (float)Beta1, b2 = (float)Beta2;
         // torch 1.13: m = m*b1 + (1-b1)*g; v = v*b2 + (1-b2)*g*g; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
-        for (int i = 0; i < p.Length; i++)
-        {
-            float gi = grad[i];
-            m[i] = m[i] * b1 + (1 - b1) * gi;
-            v[i] = v[i] * b2 + (1 - b2) * gi * gi;
-        }
         double bc1 = 1 - Math.Pow(Beta1, step), bc2Sqrt = Math.Sqrt(1 - Math.Pow(Beta2, step));
-        float stepSize = (float)(g.Lr / bc1), bc2 = (float)bc2Sqrt, eps = (float)Eps;
-        for (int i = 0; i < p.Length; i++) p[i] -= stepSize * (m[i] / (MathF.Sqrt(v[i]) / bc2 + eps));
+        AdamKernel.Update(p, grad, m, v, b1, b2, (float)(g.Lr / bc1), (float)bc2Sqrt, (float)Eps);
+    }
+}
+
+/// <summary>The vectorised, parallel inner loop of Adam / AdamW.</summary>
+internal static class AdamKernel
+{
+    public static unsafe void Update(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
+        float b1, float b2, float stepSize, float bc2, float eps)
+    {
+        fixed (float* pp = p, pg = g, pm = m, pv = v)
+        {
+            float* P = pp, G = pg, M = pm, V = pv;
+            Engine.For(p.Length, 16, (s, e) =>
+            {
+                int i = s;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vb1 = Vector256.Create(b1); var vb2 = Vector256.Create(b2);
+                    var va1 = Vector256.Create(1 - b1); var va2 = Vector256.Create(1 - b2);
+                    var vstep = Vector256.Create(stepSize); var vbc2 = Vector256.Create(bc2); var veps = Vector256.Create(eps);
+                    for (; i <= e - 8; i += 8)
+                    {
+                        var gi = Vector256.Load(G + i);
+                        var mi = Vector256.Load(M + i) * vb1 + gi * va1;
+                        var vi = Vector256.Load(V + i) * vb2 + gi * gi * va2;
+                        mi.Store(M + i); vi.Store(V + i);
+                        (Vector256.Load(P + i) - vstep * (mi / (Vector256.Sqrt(vi) / vbc2 + veps))).Store(P + i);
+                    }
+                }
+                for (; i < e; i++)
+                {
+                    float gi = G[i];
+                    M[i] = M[i] * b1 + (1 - b1) * gi;
+                    V[i] = V[i] * b2 + (1 - b2) * gi * gi;
+                    P[i] -= stepSize * (M[i] / (MathF.Sqrt(V[i]) / bc2 + eps));
+                }
+            });
+        }
     }
 }
 

@@ -11,6 +11,14 @@ public static unsafe class Gemm
     {
         if (m == 0 || n == 0) return;
         if (k == 0) { ScaleRows(c, m, n, ldc, beta); return; }
+        long t0 = Profiler.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        RunCore(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (Profiler.Enabled) Profiler.Add("(gemm inside ops)", System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+    }
+
+    static void RunCore(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
         if (Engine.Backend == GemmBackend.Managed)
         {
             Managed(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -47,7 +47,8 @@ public static partial class F
         if (bias is not null) ConvKernels.AddBias(y.Storage, bias.Contiguous(), g.N, g.O, g.Ho * g.Wo);
 
         var inputs = bias is null ? new[] { x, weight } : new[] { x, weight, bias };
-        return Tensor.Record(y, "conv2d", inputs, gy =>
+        string name = Profiler.Enabled ? $"conv2d {g.Kh}x{g.Kw}/{g.Sh} {g.C}->{g.O}@{g.H}" + (groups > 1 ? $" g{groups}" : "") : "conv2d";
+        return Tensor.Record(y, name, inputs, gy =>
         {
             var gc = gy.Contiguous();
             Tensor? gx = x.RequiresGrad ? Tensor.Zeros(g.N, g.C, g.H, g.W) : null;

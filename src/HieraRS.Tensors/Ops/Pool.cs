@@ -78,42 +78,57 @@ public static partial class F
             return (Math.Max(start, 0), Math.Min(end, size), padded);
         }).ToArray();
 
-    static Tensor MaxPoolWindows(Tensor x, int ho, int wo, (int Start, int End)[] hs, (int Start, int End)[] ws, int d, string name)
+    static unsafe Tensor MaxPoolWindows(Tensor x, int ho, int wo, (int Start, int End)[] hs, (int Start, int End)[] ws, int d, string name)
     {
         var (n, c, h, w) = Dims4(x, name);
         var xc = x.Contiguous();
         var y = Tensor.Empty(n, c, ho, wo);
         var idx = new int[n * c * ho * wo];
+        int[] hS = hs.Select(v => v.Start).ToArray(), hE = hs.Select(v => v.End).ToArray();
+        int[] wS = ws.Select(v => v.Start).ToArray(), wE = ws.Select(v => v.End).ToArray();
         float[] xs = xc.Storage, ys = y.Storage; int xo = xc.Offset;
         Engine.For(n * c, (long)ho * wo * 9, (p0, p1) =>
         {
-            for (int p = p0; p < p1; p++)
-            {
-                int xb = xo + p * h * w, yb = p * ho * wo;
-                for (int i = 0; i < ho; i++)
-                    for (int j = 0; j < wo; j++)
+            fixed (float* px = xs, py = ys)
+            fixed (int* pi = idx, phs = hS, phe = hE, pws = wS, pwe = wE)
+                for (int p = p0; p < p1; p++)
+                {
+                    float* plane = px + xo + (long)p * h * w, yrow = py + (long)p * ho * wo;
+                    int* irow = pi + (long)p * ho * wo;
+                    for (int i = 0; i < ho; i++, yrow += wo, irow += wo)
                     {
-                        float best = float.NegativeInfinity; int bi = -1;
-                        for (int r = hs[i].Start; r < hs[i].End; r += d)
-                            for (int q = ws[j].Start; q < ws[j].End; q += d)
+                        int r0 = phs[i], r1 = phe[i];
+                        for (int j = 0; j < wo; j++)
+                        {
+                            int q0 = pws[j], q1 = pwe[j];
+                            // PyTorch's rule: start at -inf with the window's first index; a larger value or a NaN replaces it
+                            float best = float.NegativeInfinity; int bi = r0 * w + q0;
+                            for (int r = r0; r < r1; r += d)
                             {
-                                float v = xs[xb + r * w + q];
-                                if (v > best || bi < 0) { best = v; bi = r * w + q; }
-                                else if (float.IsNaN(v) && !float.IsNaN(best)) { best = v; bi = r * w + q; }
+                                float* row = plane + r * w;
+                                for (int q = q0; q < q1; q += d)
+                                {
+                                    float v = row[q];
+                                    if (v > best || float.IsNaN(v)) { best = v; bi = r * w + q; }
+                                }
                             }
-                        ys[yb + i * wo + j] = best; idx[yb + i * wo + j] = bi;
+                            yrow[j] = best; irow[j] = bi;
+                        }
                     }
-            }
+                }
         });
         return Tensor.Record(y, name, x, g =>
         {
             var gc = g.Contiguous();
             var gx = Tensor.Zeros(n, c, h, w);
-            Engine.For(n * c, (long)ho * wo, (p0, p1) =>
+            float[] gs = gc.Storage, gxs = gx.Storage; int go = gc.Offset, hw = ho * wo;
+            Engine.For(n * c, hw, (p0, p1) =>
             {
                 for (int p = p0; p < p1; p++)
-                    for (int k = 0; k < ho * wo; k++)
-                        if (idx[p * ho * wo + k] >= 0) gx.Storage[p * h * w + idx[p * ho * wo + k]] += gc.Storage[gc.Offset + p * ho * wo + k];
+                {
+                    int ib = p * hw, xb = p * h * w;
+                    for (int k = 0; k < hw; k++) gxs[xb + idx[ib + k]] += gs[go + ib + k];
+                }
             });
             return gx;
         });
