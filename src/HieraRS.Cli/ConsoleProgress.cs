@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace HieraRS.Cli;
+
+/// <summary>
+/// A progress bar on stderr with rate and ETA. On a terminal it redraws one line; in logs (CI,
+/// redirected output) it prints a line at every tenth of the work instead.
+/// </summary>
+public sealed class ConsoleProgress(string label, long total, string unit = "it")
+{
+    readonly Stopwatch clock = Stopwatch.StartNew();
+    readonly bool tty = !Console.IsErrorRedirected;
+    long lastDecile = -1;
+
+    public void Report(long done, string extra = "")
+    {
+        double secs = clock.Elapsed.TotalSeconds, rate = done > 0 ? done / secs : 0;
+        double eta = rate > 0 ? (total - done) / rate : double.NaN;
+        const int Width = 28;
+        int fill = total > 0 ? (int)(Width * Math.Min(done, total) / total) : 0;
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"{label} [{new string('#', fill)}{new string('.', Width - fill)}] {done}/{total} {rate:F2} {unit}/s ETA {Format(eta)} {extra}");
+        if (tty) Console.Error.Write("\r" + line.PadRight(Console.WindowWidth > 0 ? Math.Min(Console.WindowWidth - 1, 160) : 0));
+        else
+        {
+            long decile = total > 0 ? 10 * done / total : 0;
+            if (decile != lastDecile) { lastDecile = decile; Console.Error.WriteLine(line); }
+        }
+        if (tty && done >= total) Console.Error.WriteLine();
+    }
+
+    static string Format(double s) => double.IsNaN(s) ? "?" : TimeSpan.FromSeconds(Math.Round(s)).ToString(s >= 3600 ? @"h\:mm\:ss" : @"m\:ss", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using System.Globalization;
+using HieraRS.NN;
+using HieraRS.Tensors;
+
+namespace HieraRS.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        var threads = new Option<int?>("--threads") { Description = "CPU threads for the engine (default: all cores)", Recursive = true };
+        var root = new RootCommand("HieraRS: hierarchical semantic segmentation of remote-sensing imagery");
+        root.Options.Add(threads);
+
+        var outDir = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => "out/demo" };
+        var iters = new Option<int>("--iters") { Description = "training iterations", DefaultValueFactory = _ => 40 };
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 4 };
+        var size = new Option<int>("--size") { Description = "tile size in pixels", DefaultValueFactory = _ => 128 };
+        var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 42UL };
+        var demo = new Command("demo", "train the engine's benchmark network on synthetic scenes, save and reload a checkpoint");
+        foreach (var o in new Option[] { outDir, iters, batch, size, seed }) demo.Options.Add(o);
+        demo.SetAction(pr =>
+        {
+            ApplyThreads(pr.GetValue(threads));
+            return DemoCommand.Run(pr.GetValue(outDir)!, pr.GetValue(iters), pr.GetValue(batch), pr.GetValue(size), pr.GetValue(seed));
+        });
+        root.Subcommands.Add(demo);
+
+        var file = new Argument<string>("file") { Description = "a .safetensors file" };
+        var inspect = new Command("inspect", "list the tensors (name, dtype, shape) and metadata of a checkpoint");
+        inspect.Arguments.Add(file);
+        inspect.SetAction(pr => Inspect(pr.GetValue(file)!));
+        var checkpoint = new Command("checkpoint", "checkpoint tools");
+        checkpoint.Subcommands.Add(inspect);
+        root.Subcommands.Add(checkpoint);
+
+        var info = new Command("info", "versions, threads and native libraries");
+        info.SetAction(pr =>
+        {
+            ApplyThreads(pr.GetValue(threads));
+            Console.WriteLine($"hierars {typeof(Program).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} cores");
+            Console.WriteLine($"engine threads: {Engine.Threads}; GEMM backend: {Engine.Backend}");
+            return 0;
+        });
+        root.Subcommands.Add(info);
+        return root.Parse(args).Invoke();
+    }
+
+    static void ApplyThreads(int? n)
+    {
+        if (n is { } t) Engine.Threads = t;
+    }
+
+    static int Inspect(string path)
+    {
+        if (!File.Exists(path)) { Console.Error.WriteLine($"error: no such file: {path}"); return 2; }
+        try
+        {
+            var c = SafeTensors.Load(path);
+            foreach (var (k, v) in c.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Console.WriteLine($"# {k} = {v}");
+            long total = 0;
+            foreach (var (name, t) in c.Tensors)
+            {
+                Console.WriteLine($"{name,-60} {c.Tensors.TypeOf(name),-5} {ShapeUtil.Format(t.Shape)}");
+                total += t.Numel;
+            }
+            Console.WriteLine($"{c.Tensors.Count} tensors, {total:N0} values");
+            return 0;
+        }
+        catch (InvalidDataException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}
