@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace HieraRS.Tensors;
@@ -181,8 +180,8 @@ internal static unsafe class ConvKernels
         int hw = g.Ho * g.Wo, nb = ImagesPerChunk(g, i1 - i0), chw = g.C * g.H * g.W;
         bool direct = g.Pointwise && nb == 1;
         int rows = g.C * g.Kh * g.Kw;
-        float[]? col = direct ? null : ArrayPool<float>.Shared.Rent(rows * nb * hw);
-        float[]? tmp = nb > 1 ? ArrayPool<float>.Shared.Rent(g.O * nb * hw) : null;
+        float[]? col = direct ? null : Scratch.Rent(rows * nb * hw);
+        float[]? tmp = nb > 1 ? Scratch.Rent(g.O * nb * hw) : null;
         try
         {
             fixed (float* px = xs, pw = ws, py = ys, pcol = col, ptmp = tmp)
@@ -209,8 +208,8 @@ internal static unsafe class ConvKernels
         }
         finally
         {
-            if (col is not null) ArrayPool<float>.Shared.Return(col);
-            if (tmp is not null) ArrayPool<float>.Shared.Return(tmp);
+            Scratch.Return(col);
+            Scratch.Return(tmp);
         }
     }
 
@@ -288,8 +287,8 @@ internal static unsafe class ConvKernels
         int hw = g.Ho * g.Wo, nb = ImagesPerChunk(g, i1 - i0), chw = g.C * g.H * g.W;
         bool pointwise = g.Pointwise;
         int rows = g.C * g.Kh * g.Kw;
-        float[] col = ArrayPool<float>.Shared.Rent(rows * nb * hw);
-        float[]? tmp = nb > 1 ? ArrayPool<float>.Shared.Rent(g.O * nb * hw) : null;
+        float[] col = Scratch.Rent(rows * nb * hw);
+        float[]? tmp = nb > 1 ? Scratch.Rent(g.O * nb * hw) : null;
         try
         {
             fixed (float* px = xs, pw = ws, pgy = gys, pgx = gxs, pgw = gws, pcol = col, ptmp = tmp)
@@ -331,8 +330,8 @@ internal static unsafe class ConvKernels
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(col);
-            if (tmp is not null) ArrayPool<float>.Shared.Return(tmp);
+            Scratch.Return(col);
+            Scratch.Return(tmp);
         }
     }
 
