@@ -102,6 +102,10 @@ def main():
     case("conv1x1_s2", lambda x, w: F.conv2d(x, w, stride=2), [r(2, 6, 7, 7), r(4, 6, 1, 1)])
     case("conv_big_single", lambda x, w: F.conv2d(x, w, padding=1), [r(1, 3, 70, 66), r(4, 3, 3, 3)])
     case("conv7x7_s2_p3", lambda x, w: F.conv2d(x, w, stride=2, padding=3), [r(2, 3, 15, 13), r(4, 3, 7, 7)])
+    # wide enough for the Winograd path (3x3, stride 1, >= 16 channels), odd sizes for partial tiles
+    case("conv3x3_wide", lambda x, w, b: F.conv2d(x, w, b, padding=1), [r(2, 16, 32, 33), r(24, 16, 3, 3) * 0.2, r(24)])
+    case("conv3x3_wide_nopad", lambda x, w: F.conv2d(x, w), [r(1, 16, 36, 34), r(16, 16, 3, 3) * 0.2])
+    case("conv3x3_wide_big", lambda x, w: F.conv2d(x, w, padding=1), [r(1, 24, 40, 37), r(16, 24, 3, 3) * 0.2])
     case("conv_rect", lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(0, 1)), [r(2, 2, 7, 6), r(3, 2, 3, 2)])
     # normalisation
     rm, rv = torch.randn(4), torch.rand(4) + 0.5

@@ -95,6 +95,12 @@ public static class Engine
     /// <summary>True inside a worker of <see cref="For"/>: nested loops and GEMMs then run on the calling thread.</summary>
     public static bool InParallel => inParallel;
 
+    /// <summary>
+    /// Use Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (fewer multiplies; results differ from
+    /// direct convolution by float rounding only). Default on.
+    /// </summary>
+    public static bool Winograd { get; set; } = true;
+
     /// <summary>Seeds the default generator used by random initialisers, dropout and drop path.</summary>
     public static void ManualSeed(ulong seed) => Generator.Default.Seed(seed);
 }

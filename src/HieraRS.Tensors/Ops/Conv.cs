@@ -172,6 +172,7 @@ internal static unsafe class ConvKernels
     public static void GemmForward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
     {
         int parts = BatchParts(g);
+        if (Winograd.Eligible(g)) { Winograd.Forward(g, xs, xo, ws, wo, ys, parts); return; }
         Engine.Parallel(parts, p => ForwardImages(g, xs, xo, ws, wo, ys, g.N * p / parts, g.N * (p + 1) / parts));
     }
 
