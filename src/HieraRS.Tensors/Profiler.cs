@@ -33,7 +33,7 @@ public static class Profiler
     /// <summary>Restarts the forward clock (after work that is not an op, such as a backward pass).</summary>
     public static void Mark() => last = Stopwatch.GetTimestamp();
 
-    internal static void Add(string key, double ms)
+    public static void Add(string key, double ms)
     {
         lock (totals)
         {

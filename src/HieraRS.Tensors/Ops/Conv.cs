@@ -252,6 +252,7 @@ internal static unsafe class ConvKernels
             if (gws is null) return;
         }
         int parts = BatchParts(g);
+        if (gxs is null && gws is not null && Winograd.Eligible(g)) { Winograd.WeightGrad(g, xs, xo, gys, gyo, gws, parts); return; }
         var partial = new float[]?[parts];
         if (gws is not null)
             for (int p = 0; p < parts; p++) partial[p] = p == 0 ? gws : new float[gws.Length];

@@ -53,9 +53,8 @@ internal static unsafe class Winograd
 
     static void Images(ConvGeom g, float[] xs, int xo, float[] u, float[] ys, int i0, int i1)
     {
-        int th = (g.Ho + 1) / 2, tw = (g.Wo + 1) / 2, tpi = th * tw, count = i1 - i0;
-        int nb = Math.Clamp((1024 + tpi - 1) / tpi, 1, Math.Max(count, 1));
-        while (nb > 1 && 16L * Math.Max(g.C, g.O) * nb * tpi > (16L << 20)) nb--;
+        int th = (g.Ho + 1) / 2, tw = (g.Wo + 1) / 2, tpi = th * tw;
+        int nb = ImagesPerChunk(g, tpi, i1 - i0);
         var v = Scratch.Rent(16 * g.C * nb * tpi);
         var m = Scratch.Rent(16 * g.O * nb * tpi);
         try
@@ -81,6 +80,147 @@ internal static unsafe class Winograd
             Scratch.Return(v);
             Scratch.Return(m);
         }
+    }
+
+    /// <summary>Images per chunk: about 1024 tiles per GEMM, transformed buffers bounded to 64 MB each.</summary>
+    static int ImagesPerChunk(in ConvGeom g, int tpi, int count)
+    {
+        int nb = Math.Clamp((1024 + tpi - 1) / tpi, 1, Math.Max(count, 1));
+        while (nb > 1 && 16L * Math.Max(g.C, g.O) * nb * tpi > (16L << 20)) nb--;
+        return nb;
+    }
+
+    /// <summary>
+    /// Weight gradient through the same transforms: since y = A^T[(G w G^T) . (B^T d B)]A is linear in
+    /// w, dW = G^T [sum over tiles of (A dY A^T) . (B^T d B)] G, i.e. 16 GEMMs [O x tiles] x [tiles x C].
+    /// Batch ranges accumulate their own partials, summed in range order.
+    /// </summary>
+    public static void WeightGrad(ConvGeom g, float[] xs, int xo, float[] gys, int gyo, float[] gws, int parts)
+    {
+        int oc = g.O * g.C;
+        var du = new float[parts][];
+        Engine.Parallel(parts, p =>
+        {
+            du[p] = new float[16 * oc];
+            WeightGradImages(g, xs, xo, gys, gyo, du[p], g.N * p / parts, g.N * (p + 1) / parts);
+        });
+        for (int p = 1; p < parts; p++) System.Numerics.Tensors.TensorPrimitives.Add(du[0], du[p], du[0]);
+        var u = du[0];
+        Engine.For(oc, 64, (p0, p1) =>
+        {
+            Span<float> t = stackalloc float[12];
+            for (int q = p0; q < p1; q++)
+            {
+                // t = G^T dU (3x4), G^T = [[1,.5,.5,0],[0,.5,-.5,0],[0,.5,.5,1]]
+                for (int k = 0; k < 4; k++)
+                {
+                    float a0 = u[(0 * 4 + k) * oc + q], a1 = u[(1 * 4 + k) * oc + q], a2 = u[(2 * 4 + k) * oc + q], a3 = u[(3 * 4 + k) * oc + q];
+                    t[k] = a0 + 0.5f * (a1 + a2); t[4 + k] = 0.5f * (a1 - a2); t[8 + k] = 0.5f * (a1 + a2) + a3;
+                }
+                // dW = t G
+                int b = q * 9;
+                for (int i = 0; i < 3; i++)
+                {
+                    float a0 = t[4 * i], a1 = t[4 * i + 1], a2 = t[4 * i + 2], a3 = t[4 * i + 3];
+                    gws[b + 3 * i] += a0 + 0.5f * (a1 + a2);
+                    gws[b + 3 * i + 1] += 0.5f * (a1 - a2);
+                    gws[b + 3 * i + 2] += 0.5f * (a1 + a2) + a3;
+                }
+            }
+        });
+    }
+
+    static void WeightGradImages(ConvGeom g, float[] xs, int xo, float[] gys, int gyo, float[] du, int i0, int i1)
+    {
+        int th = (g.Ho + 1) / 2, tw = (g.Wo + 1) / 2, tpi = th * tw;
+        int nb = ImagesPerChunk(g, tpi, i1 - i0);
+        var v = Scratch.Rent(16 * g.C * nb * tpi);
+        var m = Scratch.Rent(16 * g.O * nb * tpi);
+        try
+        {
+            fixed (float* px = xs, pgy = gys, pv = v, pm = m, pu = du)
+            {
+                float* x0 = px + xo, gy0 = pgy + gyo, v0 = pv, m0 = pm, u0 = pu;
+                for (int n0 = i0; n0 < i1; n0 += nb)
+                {
+                    int cnt = Math.Min(nb, i1 - n0), tiles = cnt * tpi;
+                    InputTransform(g, x0, n0, cnt, v0, tiles, th, tw);
+                    GradTransform(g, gy0, n0, cnt, m0, tiles, th, tw);
+                    for (int xi = 0; xi < 16; xi++)
+                        Gemm.Run(false, true, g.O, g.C, tiles, 1f,
+                            new ReadOnlySpan<float>(m0 + (long)xi * g.O * tiles, g.O * tiles), tiles,
+                            new ReadOnlySpan<float>(v0 + (long)xi * g.C * tiles, g.C * tiles), tiles, 1f,
+                            new Span<float>(u0 + (long)xi * g.O * g.C, g.O * g.C), g.C);
+                }
+            }
+        }
+        finally
+        {
+            Scratch.Return(v);
+            Scratch.Return(m);
+        }
+    }
+
+    /// <summary>
+    /// M[xi, o, tile] = (A dy A^T)[xi] for each 2x2 output-gradient tile, A = [[1,0],[1,1],[1,-1],[0,-1]];
+    /// planes are copied into a zero-padded 2th x 2tw buffer, then eight tiles go at once with AVX2.
+    /// </summary>
+    static void GradTransform(ConvGeom g, float* gy0, int n0, int cnt, float* m, int tiles, int th, int tw)
+    {
+        int ho = g.Ho, wo = g.Wo, o = g.O, tpi = th * tw, wp = 2 * tw;
+        long plane = (long)o * tiles;
+        Engine.For(cnt * o, (long)tpi * 24, (q0, q1) =>
+        {
+            var pad = new float[2 * th * wp];
+            fixed (float* pd = pad)
+                for (int q = q0; q < q1; q++)
+                {
+                    int j = q / o, oc = q % o;
+                    float* src = gy0 + ((long)(n0 + j) * o + oc) * ho * wo;
+                    if (wo != wp || ho != 2 * th) Array.Clear(pad);
+                    for (int r = 0; r < ho; r++)
+                        new ReadOnlySpan<float>(src + (long)r * wo, wo).CopyTo(new Span<float>(pd + r * wp, wo));
+                    float* dst = m + (long)oc * tiles + j * tpi;
+                    for (int ty = 0; ty < th; ty++)
+                    {
+                        float* row = pd + 2 * ty * wp;
+                        int tx = 0;
+                        if (Avx2.IsSupported)
+                            for (; tx + 8 <= tw; tx += 8)
+                            {
+                                var (a0, a1) = Deinterleave(row + 2 * tx);      // y00, y01 of eight tiles
+                                var (b0, b1) = Deinterleave(row + wp + 2 * tx); // y10, y11
+                                float* d = dst + ty * tw + tx;
+                                GradCols8(d, plane, 0, a0, a1);
+                                GradCols8(d, plane, 4, a0 + b0, a1 + b1);
+                                GradCols8(d, plane, 8, a0 - b0, a1 - b1);
+                                GradCols8(d, plane, 12, -b0, -b1);
+                            }
+                        for (; tx < tw; tx++)
+                        {
+                            float* p = row + 2 * tx;
+                            float y00 = p[0], y01 = p[1], y10 = p[wp], y11 = p[wp + 1];
+                            // rows: A y -> (y0, y0 + y1, y0 - y1, -y1); then the columns the same way
+                            float* d = dst + ty * tw + tx;
+                            GradCols(d, plane, 0, y00, y01);
+                            GradCols(d, plane, 4, y00 + y10, y01 + y11);
+                            GradCols(d, plane, 8, y00 - y10, y01 - y11);
+                            GradCols(d, plane, 12, -y10, -y11);
+                        }
+                    }
+                }
+        });
+    }
+
+    static void GradCols(float* d, long plane, int xi, float a, float b)
+    {
+        d[xi * plane] = a; d[(xi + 1) * plane] = a + b; d[(xi + 2) * plane] = a - b; d[(xi + 3) * plane] = -b;
+    }
+
+    static void GradCols8(float* d, long plane, int xi, Vector256<float> a, Vector256<float> b)
+    {
+        Avx.Store(d + xi * plane, a); Avx.Store(d + (xi + 1) * plane, a + b);
+        Avx.Store(d + (xi + 2) * plane, a - b); Avx.Store(d + (xi + 3) * plane, -b);
     }
 
     /// <summary>
