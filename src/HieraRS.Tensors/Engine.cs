@@ -6,9 +6,9 @@ namespace HieraRS.Tensors;
 public enum GemmBackend { OpenBlas, Managed }
 
 /// <summary>
-/// Process-wide engine settings: thread count and GEMM backend. All parallelism is the engine's own:
-/// OpenBLAS runs single-threaded inside our workers (its spinning worker threads would otherwise
-/// compete with ours), and work is never split twice (a loop inside a parallel region runs inline).
+/// Process-wide engine settings: thread count and GEMM backend. GEMMs run on OpenBLAS's own threads
+/// (concurrent single-threaded OpenBLAS calls from several threads serialise, measured), everything
+/// else on the engine's loops; work is never split twice (a loop inside a parallel region runs inline).
 /// </summary>
 public static class Engine
 {
@@ -24,6 +24,7 @@ public static class Engine
         {
             if (value < 1) throw new ArgumentOutOfRangeException(nameof(value), value, "thread count must be at least 1");
             threads = value;
+            if (backend == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(value);
         }
     }
 
@@ -36,7 +37,7 @@ public static class Engine
             if (OpenBlas.Available)
             {
                 backend = GemmBackend.OpenBlas;
-                OpenBlas.openblas_set_num_threads(1);
+                OpenBlas.openblas_set_num_threads(threads);
             }
             else
             {
@@ -53,7 +54,7 @@ public static class Engine
         {
             if (value == GemmBackend.OpenBlas) NativeLibraries.Load("openblas");
             backend = value;
-            if (value == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(1);
+            if (value == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(threads);
         }
     }
 

@@ -24,31 +24,9 @@ public static unsafe class Gemm
             Managed(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             return;
         }
-        fixed (float* pa0 = a, pb0 = b, pc0 = c)
-        {
-            float* pa = pa0, pb = pb0, pc = pc0;
-            int ta = transA ? OpenBlas.Trans : OpenBlas.NoTrans, tb = transB ? OpenBlas.Trans : OpenBlas.NoTrans;
-            // Split the larger output dimension into one block per thread; each block is an
-            // independent single-threaded GEMM (row-major: a column block of C needs a column block of op(B)).
-            long flops = (long)m * n * k;
-            bool splitN = n >= m;
-            int extent = splitN ? n : m, parts = Engine.InParallel || flops < (1L << 21) ? 1 : Math.Min(Engine.Threads, Math.Max(1, extent / 16));
-            if (parts <= 1)
-            {
-                OpenBlas.cblas_sgemm(OpenBlas.RowMajor, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-                return;
-            }
-            Engine.Parallel(parts, p =>
-            {
-                int s = (int)((long)extent * p / parts), e = (int)((long)extent * (p + 1) / parts);
-                if (splitN)
-                    OpenBlas.cblas_sgemm(OpenBlas.RowMajor, ta, tb, m, e - s, k, alpha, pa, lda,
-                        pb + (transB ? (long)s * ldb : s), ldb, beta, pc + s, ldc);
-                else
-                    OpenBlas.cblas_sgemm(OpenBlas.RowMajor, ta, tb, e - s, n, k, alpha,
-                        pa + (transA ? s : (long)s * lda), lda, pb, ldb, beta, pc + (long)s * ldc, ldc);
-            });
-        }
+        fixed (float* pa = a, pb = b, pc = c)
+            OpenBlas.cblas_sgemm(OpenBlas.RowMajor, transA ? OpenBlas.Trans : OpenBlas.NoTrans,
+                transB ? OpenBlas.Trans : OpenBlas.NoTrans, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
     }
 
     static void ScaleRows(Span<float> c, int m, int n, int ldc, float beta)

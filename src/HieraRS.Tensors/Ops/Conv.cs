@@ -101,14 +101,6 @@ internal static unsafe class ConvKernels
         return nb;
     }
 
-    /// <summary>
-    /// Splits the batch into one contiguous range of images per thread; each range then runs
-    /// single-threaded (im2col and GEMM inline). A batch smaller than the thread count runs as one
-    /// range whose im2col and GEMMs are parallel instead.
-    /// </summary>
-    static int BatchParts(in ConvGeom g) =>
-        Engine.InParallel || g.N < Engine.Threads || g.Ho * g.Wo < 1024 ? 1 : Engine.Threads;
-
     /// <summary>Writes the im2col rows of one image into columns [colOff, colOff + Ho*Wo) of col (row stride ldc).</summary>
     static void Im2Col(in ConvGeom g, float* x, float* col, int ldc, int colOff)
     {
@@ -171,9 +163,8 @@ internal static unsafe class ConvKernels
 
     public static void GemmForward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
     {
-        int parts = BatchParts(g);
-        if (Winograd.Eligible(g)) { Winograd.Forward(g, xs, xo, ws, wo, ys, parts); return; }
-        Engine.Parallel(parts, p => ForwardImages(g, xs, xo, ws, wo, ys, g.N * p / parts, g.N * (p + 1) / parts));
+        if (Winograd.Eligible(g)) Winograd.Forward(g, xs, xo, ws, wo, ys);
+        else ForwardImages(g, xs, xo, ws, wo, ys, 0, g.N);
     }
 
     static void ForwardImages(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys, int i0, int i1)
@@ -236,11 +227,7 @@ internal static unsafe class ConvKernels
         });
     }
 
-    /// <summary>
-    /// Weight and input gradients. Each batch range accumulates its own weight-gradient partial
-    /// (the first range directly into gws); partials are summed in range order, so results depend
-    /// only on the thread count.
-    /// </summary>
+    /// <summary>Weight and input gradients, accumulated over image chunks in order.</summary>
     public static void GemmBackward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] gys, int gyo, float[]? gxs, float[]? gws)
     {
         if (gxs is not null && TransposedGeometry(g) is { } gt)
@@ -251,13 +238,8 @@ internal static unsafe class ConvKernels
             gxs = null;
             if (gws is null) return;
         }
-        int parts = BatchParts(g);
-        if (gxs is null && gws is not null && Winograd.Eligible(g)) { Winograd.WeightGrad(g, xs, xo, gys, gyo, gws, parts); return; }
-        var partial = new float[]?[parts];
-        if (gws is not null)
-            for (int p = 0; p < parts; p++) partial[p] = p == 0 ? gws : new float[gws.Length];
-        Engine.Parallel(parts, p => BackwardImages(g, xs, xo, ws, wo, gys, gyo, gxs, partial[p], g.N * p / parts, g.N * (p + 1) / parts));
-        for (int p = 1; p < parts; p++) TensorPrimitives.Add(gws, partial[p], gws);
+        if (gxs is null && gws is not null && Winograd.Eligible(g)) Winograd.WeightGrad(g, xs, xo, gys, gyo, gws);
+        else BackwardImages(g, xs, xo, ws, wo, gys, gyo, gxs, gws, 0, g.N);
     }
 
     /// <summary>The convolution computing dX from dY for stride 1 (padding d*(k-1)-p), or null.</summary>

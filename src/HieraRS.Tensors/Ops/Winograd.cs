@@ -45,11 +45,8 @@ internal static unsafe class Winograd
         return u;
     }
 
-    public static void Forward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys, int parts)
-    {
-        var u = TransformWeights(g, ws, wo);
-        Engine.Parallel(parts, p => Images(g, xs, xo, u, ys, g.N * p / parts, g.N * (p + 1) / parts));
-    }
+    public static void Forward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys) =>
+        Images(g, xs, xo, TransformWeights(g, ws, wo), ys, 0, g.N);
 
     static void Images(ConvGeom g, float[] xs, int xo, float[] u, float[] ys, int i0, int i1)
     {
@@ -93,19 +90,12 @@ internal static unsafe class Winograd
     /// <summary>
     /// Weight gradient through the same transforms: since y = A^T[(G w G^T) . (B^T d B)]A is linear in
     /// w, dW = G^T [sum over tiles of (A dY A^T) . (B^T d B)] G, i.e. 16 GEMMs [O x tiles] x [tiles x C].
-    /// Batch ranges accumulate their own partials, summed in range order.
     /// </summary>
-    public static void WeightGrad(ConvGeom g, float[] xs, int xo, float[] gys, int gyo, float[] gws, int parts)
+    public static void WeightGrad(ConvGeom g, float[] xs, int xo, float[] gys, int gyo, float[] gws)
     {
         int oc = g.O * g.C;
-        var du = new float[parts][];
-        Engine.Parallel(parts, p =>
-        {
-            du[p] = new float[16 * oc];
-            WeightGradImages(g, xs, xo, gys, gyo, du[p], g.N * p / parts, g.N * (p + 1) / parts);
-        });
-        for (int p = 1; p < parts; p++) System.Numerics.Tensors.TensorPrimitives.Add(du[0], du[p], du[0]);
-        var u = du[0];
+        var u = new float[16 * oc];
+        WeightGradImages(g, xs, xo, gys, gyo, u, 0, g.N);
         Engine.For(oc, 64, (p0, p1) =>
         {
             Span<float> t = stackalloc float[12];
