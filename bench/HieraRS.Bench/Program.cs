@@ -72,7 +72,7 @@ public static class Program
 
     static string Fmt(double? v, string f = "F4") => v is null ? "-" : v.Value.ToString(f, CultureInfo.InvariantCulture);
 
-    static int Iters(string c) => c == "sgemm" ? 10 : 7;
+    static int Iters(string c) => c is "sgemm" or "resnet18-fpn-train-step" ? 10 : 7;
 
     static string SelfCommand() => Environment.ProcessPath!;
     static string[] SelfArgs() =>

@@ -7,8 +7,9 @@ public enum GemmBackend { OpenBlas, Managed }
 
 /// <summary>
 /// Process-wide engine settings: thread count and GEMM backend. GEMMs run on OpenBLAS's own threads
-/// (concurrent single-threaded OpenBLAS calls from several threads serialise, measured), everything
-/// else on the engine's loops; work is never split twice (a loop inside a parallel region runs inline).
+/// (concurrent single-threaded OpenBLAS calls from several threads serialise, measured; its idle
+/// workers yield, so they do not slow the engine's loops), everything else on the engine's loops;
+/// work is never split twice (a loop inside a parallel region runs inline).
 /// </summary>
 public static class Engine
 {

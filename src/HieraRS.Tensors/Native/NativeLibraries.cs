@@ -46,27 +46,12 @@ public static class NativeLibraries
         {
             if (Loaded.TryGetValue(name, out handle)) return handle != IntPtr.Zero;
             handle = IntPtr.Zero;
-            if (name == "openblas") QuietOpenBlasThreads();
             foreach (var candidate in Known[name].Candidates)
                 if (NativeLibrary.TryLoad(candidate, out handle)) break;
             Loaded[name] = handle;
             return handle != IntPtr.Zero;
         }
     }
-
-    /// <summary>
-    /// OpenBLAS worker threads spin for about 2^28 cycles after each call before sleeping, which
-    /// steals the cores from the engine's own loops between GEMMs; OPENBLAS_THREAD_TIMEOUT (read when
-    /// the library loads, so set in the native environment first) makes them sleep almost at once.
-    /// </summary>
-    static void QuietOpenBlasThreads()
-    {
-        if (Environment.GetEnvironmentVariable("OPENBLAS_THREAD_TIMEOUT") is null)
-            setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
-    }
-
-    [DllImport("libc", CharSet = CharSet.Ansi)]
-    static extern int setenv(string name, string value, int overwrite);
 
     /// <summary>Loads a known library or throws naming the Debian package that provides it.</summary>
     public static IntPtr Load(string name)
