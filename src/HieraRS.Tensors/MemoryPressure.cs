@@ -10,8 +10,12 @@ public static class MemoryPressure
 {
     static long sinceCollect;
 
-    /// <summary>Bytes of new tensor storage between forced collections (0 disables).</summary>
-    public static long CollectEveryBytes { get; set; } = 256L << 20;
+    /// <summary>
+    /// Bytes of new tensor storage between forced collections (0 disables). Default 128 MB, or
+    /// HIERARS_GC_EVERY_MB from the environment.
+    /// </summary>
+    public static long CollectEveryBytes { get; set; } =
+        long.TryParse(Environment.GetEnvironmentVariable("HIERARS_GC_EVERY_MB"), out var mb) ? mb << 20 : 128L << 20;
 
     internal static void Allocated(long bytes)
     {
