@@ -101,63 +101,73 @@ internal static unsafe class ConvKernels
         return nb;
     }
 
-    /// <summary>Writes the im2col rows of one image into columns [colOff, colOff + Ho*Wo) of col (row stride ldc).</summary>
-    static void Im2Col(in ConvGeom g, float* x, float* col, int ldc, int colOff)
+    /// <summary>
+    /// Writes the im2col rows of images [n0, n0 + cnt) of x into col: image j fills columns
+    /// [j*Ho*Wo, (j+1)*Ho*Wo) of each row (row stride ldc). One parallel loop over rows covers the chunk.
+    /// </summary>
+    static void Im2Col(in ConvGeom g, float* x, int n0, int cnt, float* col, int ldc)
     {
         var geom = g;
-        int rows = g.C * g.Kh * g.Kw, ho = g.Ho, wo = g.Wo;
-        Engine.For(rows, (long)ho * wo, (r0, r1) =>
+        int rows = g.C * g.Kh * g.Kw, ho = g.Ho, wo = g.Wo, hw = ho * wo;
+        long chw = (long)g.C * g.H * g.W;
+        Engine.For(rows, (long)cnt * hw, (r0, r1) =>
         {
             for (int r = r0; r < r1; r++)
             {
                 int c = r / (geom.Kh * geom.Kw), i = r / geom.Kw % geom.Kh, j = r % geom.Kw;
                 int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw, sw = geom.Sw;
-                float* plane = x + (long)c * geom.H * geom.W;
-                for (int oh = 0; oh < ho; oh++)
+                for (int img = 0; img < cnt; img++)
                 {
-                    float* dst = col + (long)r * ldc + colOff + oh * wo;
-                    int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
-                    if ((uint)ih >= (uint)geom.H) { new Span<float>(dst, wo).Clear(); continue; }
-                    float* src = plane + (long)ih * geom.W;
-                    for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
-                    for (int ow = hi; ow < wo; ow++) dst[ow] = 0;
-                    if (sw == 1) new Span<float>(src + lo + iwOff, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
-                    else for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw + iwOff];
+                    float* plane = x + (n0 + img) * chw + (long)c * geom.H * geom.W;
+                    float* dstRow = col + (long)r * ldc + img * hw;
+                    for (int oh = 0; oh < ho; oh++)
+                    {
+                        float* dst = dstRow + oh * wo;
+                        int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
+                        if ((uint)ih >= (uint)geom.H) { new Span<float>(dst, wo).Clear(); continue; }
+                        float* src = plane + (long)ih * geom.W;
+                        for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
+                        for (int ow = hi; ow < wo; ow++) dst[ow] = 0;
+                        if (sw == 1) new Span<float>(src + lo + iwOff, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
+                        else for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw + iwOff];
+                    }
                 }
             }
         });
     }
 
-    /// <summary>Adds the columns [colOff, colOff + Ho*Wo) of col back into one image's gradient (parallel over channels).</summary>
-    static void Col2Im(in ConvGeom g, float* col, int ldc, int colOff, float* gx)
+    /// <summary>Adds the columns of col back into the gradients of images [n0, n0 + cnt) (parallel over channels).</summary>
+    static void Col2Im(in ConvGeom g, float* col, int ldc, float* gx, int n0, int cnt)
     {
         var geom = g;
-        int ho = g.Ho, wo = g.Wo;
-        Engine.For(g.C, (long)g.Kh * g.Kw * ho * wo, (c0, c1) =>
+        int ho = g.Ho, wo = g.Wo, hw = ho * wo;
+        long chw = (long)g.C * g.H * g.W;
+        Engine.For(g.C, (long)cnt * g.Kh * g.Kw * hw, (c0, c1) =>
         {
             for (int c = c0; c < c1; c++)
-            {
-                float* plane = gx + (long)c * geom.H * geom.W;
-                for (int i = 0; i < geom.Kh; i++)
-                    for (int j = 0; j < geom.Kw; j++)
-                    {
-                        int r = (c * geom.Kh + i) * geom.Kw + j;
-                        int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw, sw = geom.Sw;
-                        for (int oh = 0; oh < ho; oh++)
+                for (int img = 0; img < cnt; img++)
+                {
+                    float* plane = gx + (n0 + img) * chw + (long)c * geom.H * geom.W;
+                    for (int i = 0; i < geom.Kh; i++)
+                        for (int j = 0; j < geom.Kw; j++)
                         {
-                            int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
-                            if ((uint)ih >= (uint)geom.H) continue;
-                            float* src = col + (long)r * ldc + colOff + oh * wo;
-                            float* dst = plane + (long)ih * geom.W;
-                            if (sw == 1)
+                            int r = (c * geom.Kh + i) * geom.Kw + j;
+                            int lo = geom.ColLo(j), hi = geom.ColHi(j), iwOff = j * geom.Dw - geom.Pw, sw = geom.Sw;
+                            for (int oh = 0; oh < ho; oh++)
                             {
-                                var d = new Span<float>(dst + lo + iwOff, hi - lo);
-                                TensorPrimitives.Add(d, new ReadOnlySpan<float>(src + lo, hi - lo), d);
+                                int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
+                                if ((uint)ih >= (uint)geom.H) continue;
+                                float* src = col + (long)r * ldc + img * hw + oh * wo;
+                                float* dst = plane + (long)ih * geom.W;
+                                if (sw == 1)
+                                {
+                                    var d = new Span<float>(dst + lo + iwOff, hi - lo);
+                                    TensorPrimitives.Add(d, new ReadOnlySpan<float>(src + lo, hi - lo), d);
+                                }
+                                else for (int ow = lo; ow < hi; ow++) dst[ow * sw + iwOff] += src[ow];
                             }
-                            else for (int ow = lo; ow < hi; ow++) dst[ow * sw + iwOff] += src[ow];
                         }
-                    }
-            }
+                }
         });
     }
 
@@ -186,7 +196,7 @@ internal static unsafe class ConvKernels
                     else
                     {
                         colp = pcol; ldc = cols;
-                        for (int j = 0; j < cnt; j++) Im2Col(g, px + xo + (long)(n0 + j) * chw, colp, ldc, j * hw);
+                        Im2Col(g, px + xo, n0, cnt, colp, ldc);
                     }
                     float* outp = cnt == 1 ? py + (long)n0 * g.O * hw : ptmp;
                     for (int gr = 0; gr < g.Groups; gr++)
@@ -289,7 +299,7 @@ internal static unsafe class ConvKernels
                         else
                         {
                             colp = pcol; ldc = cols;
-                            for (int j = 0; j < cnt; j++) Im2Col(g, px + xo + (long)(n0 + j) * chw, colp, ldc, j * hw);
+                            Im2Col(g, px + xo, n0, cnt, colp, ldc);
                         }
                         for (int gr = 0; gr < g.Groups; gr++)
                             Gemm.Run(false, true, g.Og, g.K, cols, 1f,
@@ -306,8 +316,7 @@ internal static unsafe class ConvKernels
                                 new ReadOnlySpan<float>(pw + wo + (long)gr * g.Og * g.K, g.Og * g.K), g.K,
                                 new ReadOnlySpan<float>(gyp + (long)gr * g.Og * cols, g.Og * cols), cols, 0f,
                                 new Span<float>(dcol + (long)gr * g.K * cols, g.K * cols), cols);
-                        if (!direct)
-                            for (int j = 0; j < cnt; j++) Col2Im(g, dcol, cols, j * hw, pgx + (long)(n0 + j) * chw);
+                        if (!direct) Col2Im(g, dcol, cols, pgx, n0, cnt);
                     }
                 }
             }
