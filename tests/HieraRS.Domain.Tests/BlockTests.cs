@@ -1,7 +1,7 @@
 using HieraRS.Domain.Models;
 using HieraRS.NN;
 using HieraRS.Tensors;
-using HieraRS.Tensors.Tests;
+using HieraRS.Testing;
 
 namespace HieraRS.Domain.Tests;
 

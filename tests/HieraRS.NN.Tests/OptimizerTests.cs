@@ -1,6 +1,6 @@
 using HieraRS.NN;
 using HieraRS.Tensors;
-using HieraRS.Tensors.Tests;
+using HieraRS.Testing;
 
 namespace HieraRS.NN.Tests;
 

@@ -1,5 +1,7 @@
 using HieraRS.Tensors;
 
+using HieraRS.Testing;
+
 namespace HieraRS.Tensors.Tests;
 
 /// <summary>Every op against PyTorch 1.13 outputs and gradients (fixtures from tools/make_golden.py).</summary>

@@ -1,7 +1,8 @@
 using HieraRS.NN;
 using HieraRS.Tensors;
+using Xunit;
 
-namespace HieraRS.Tensors.Tests;
+namespace HieraRS.Testing;
 
 /// <summary>Loads PyTorch golden fixtures (tools/make_golden.py) and compares within tolerance.</summary>
 public static class Golden
