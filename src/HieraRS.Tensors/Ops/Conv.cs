@@ -50,7 +50,9 @@ public static partial class F
         return Tensor.Record(y, name, inputs, gy =>
         {
             var gc = gy.Contiguous();
-            Tensor? gx = x.RequiresGrad ? Tensor.Zeros(g.N, g.C, g.H, g.W) : null;
+            // the flipped-kernel convolution writes every element; the other paths accumulate
+            bool overwrites = !depthwise && ConvKernels.InputGradOverwrites(g);
+            Tensor? gx = !x.RequiresGrad ? null : overwrites ? Tensor.Empty(g.N, g.C, g.H, g.W) : Tensor.Zeros(g.N, g.C, g.H, g.W);
             Tensor? gw = weight.RequiresGrad ? Tensor.Zeros(weight.Shape.ToArray()) : null;
             if (gx is not null || gw is not null)
             {
@@ -251,6 +253,9 @@ internal static unsafe class ConvKernels
         if (gxs is null && gws is not null && Winograd.Eligible(g)) Winograd.WeightGrad(g, xs, xo, gys, gyo, gws);
         else BackwardImages(g, xs, xo, ws, wo, gys, gyo, gxs, gws, 0, g.N);
     }
+
+    /// <summary>Whether the input gradient is written whole (by the flipped-kernel convolution) rather than accumulated.</summary>
+    public static bool InputGradOverwrites(in ConvGeom g) => TransposedGeometry(g) is not null;
 
     /// <summary>The convolution computing dX from dY for stride 1 (padding d*(k-1)-p), or null.</summary>
     static ConvGeom? TransposedGeometry(in ConvGeom g)
