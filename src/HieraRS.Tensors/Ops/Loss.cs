@@ -60,18 +60,17 @@ public static partial class F
                 coef[k] = wt[k] * (reduction == Reduction.None ? gc.Storage[gc.Offset + k] : (float)(gc.Storage[gc.Offset] / denom));
             var gx = Tensor.Empty(n, c, s);
             float[] gs = gx.Storage;
+            // d loss / d logits = coef * (softmax - onehot(target)), softmax = exp(log_softmax)
             Engine.For(n * c, s, (p0, p1) =>
             {
                 for (int p = p0; p < p1; p++)
                 {
                     int i = p / c, ch = p % c;
+                    var dst = gs.AsSpan(p * s, s);
+                    System.Numerics.Tensors.TensorPrimitives.Exp(lp.AsSpan(p * s, s), dst);
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(dst, coef.AsSpan(i * s, s), dst);
                     for (int k = 0; k < s; k++)
-                    {
-                        float cf = coef[i * s + k];
-                        float v = cf == 0f ? 0f : MathF.Exp(lp[p * s + k]) * cf;
-                        if (t[i * s + k] == ch) v -= cf;
-                        gs[p * s + k] = v;
-                    }
+                        if (t[i * s + k] == ch) dst[k] -= coef[i * s + k];
                 }
             });
             return gx.Reshape(logitShape);
