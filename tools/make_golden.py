@@ -124,6 +124,7 @@ def main():
          [r(2, 5, 3, 4), r(5), r(5)])
     # pooling
     case("max_pool_3s2p1", lambda x: F.max_pool2d(x, 3, 2, 1), [r(2, 3, 9, 8)])
+    case("max_pool_stem", lambda x: F.max_pool2d(x, 3, 2, 1), [torch.randint(-3, 4, (2, 3, 11, 37)).float()])  # ties
     case("max_pool_ceil", lambda x: F.max_pool2d(x, 2, 2, ceil_mode=True), [r(1, 2, 7, 5)])
     case("avg_pool_3s2p1", lambda x: F.avg_pool2d(x, 3, 2, 1), [r(2, 3, 9, 8)])
     case("avg_pool_nopad_count", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), [r(2, 3, 9, 8)])

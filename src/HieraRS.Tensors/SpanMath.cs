@@ -2,12 +2,22 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace HieraRS.Tensors;
 
 /// <summary>Small fused SIMD kernels that System.Numerics.Tensors does not offer directly.</summary>
 internal static class SpanMath
 {
+    /// <summary>Even and odd lanes of the 16 floats at p: (p[0], p[2], ..., p[14]) and (p[1], ..., p[15]).</summary>
+    public static unsafe (Vector256<float> Even, Vector256<float> Odd) Deinterleave(float* p)
+    {
+        var a = Avx.LoadVector256(p); var b = Avx.LoadVector256(p + 8);
+        var e = Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble();
+        var o = Avx.Shuffle(a, b, 0b11_01_11_01).AsDouble();
+        return (Avx2.Permute4x64(e, 0b11_01_10_00).AsSingle(), Avx2.Permute4x64(o, 0b11_01_10_00).AsSingle());
+    }
+
     /// <summary>dst = src * scale + shift.</summary>
     public static void ScaleShift(ReadOnlySpan<float> src, float scale, float shift, Span<float> dst)
     {

@@ -68,6 +68,7 @@ public class GoldenOpTests
         ["layer_norm_last"] = (x, _) => F.LayerNorm(x[0], x[1], x[2], 1e-6f),
         ["layer_norm_cf"] = (x, _) => F.LayerNorm(x[0], x[1], x[2], 1e-6f, dim: 1),
         ["max_pool_3s2p1"] = (x, _) => F.MaxPool2d(x[0], 3, 2, 1),
+        ["max_pool_stem"] = (x, _) => F.MaxPool2d(x[0], 3, 2, 1),
         ["max_pool_ceil"] = (x, _) => F.MaxPool2d(x[0], 2, 2, ceilMode: true),
         ["avg_pool_3s2p1"] = (x, _) => F.AvgPool2d(x[0], 3, 2, 1),
         ["avg_pool_nopad_count"] = (x, _) => F.AvgPool2d(x[0], 3, 2, 1, countIncludePad: false),

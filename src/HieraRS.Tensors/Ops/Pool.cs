@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace HieraRS.Tensors;
 
 public static partial class F
@@ -18,7 +21,8 @@ public static partial class F
         if (padding * 2 > kernel) throw new ArgumentException($"max_pool2d: padding {padding} must be at most half the kernel {kernel}");
         int ho = PoolOut(h, kernel, s, padding, dilation, ceilMode), wo = PoolOut(w, kernel, s, padding, dilation, ceilMode);
         var hs = Windows(ho, kernel, s, padding, dilation, h); var ws = Windows(wo, kernel, s, padding, dilation, w);
-        return MaxPoolWindows(x, ho, wo, hs, ws, dilation, "max_pool2d");
+        bool stem = kernel == 3 && s == 2 && padding == 1 && dilation == 1 && Avx2.IsSupported; // ResNet stem: 8 outputs at once
+        return MaxPoolWindows(x, ho, wo, hs, ws, dilation, "max_pool2d", stem);
     }
 
     /// <summary>Average pooling over [N, C, H, W], PyTorch semantics (count_include_pad, ceil_mode).</summary>
@@ -50,7 +54,7 @@ public static partial class F
     public static Tensor AdaptiveMaxPool2d(Tensor x, int oh, int ow)
     {
         var (_, _, h, w) = Dims4(x, "adaptive_max_pool2d");
-        return MaxPoolWindows(x, oh, ow, AdaptiveBins(h, oh), AdaptiveBins(w, ow), 1, "adaptive_max_pool2d");
+        return MaxPoolWindows(x, oh, ow, AdaptiveBins(h, oh), AdaptiveBins(w, ow), 1, "adaptive_max_pool2d", false);
     }
 
     internal static (int N, int C, int H, int W) Dims4(Tensor x, string op)
@@ -78,7 +82,7 @@ public static partial class F
             return (Math.Max(start, 0), Math.Min(end, size), padded);
         }).ToArray();
 
-    static unsafe Tensor MaxPoolWindows(Tensor x, int ho, int wo, (int Start, int End)[] hs, (int Start, int End)[] ws, int d, string name)
+    static unsafe Tensor MaxPoolWindows(Tensor x, int ho, int wo, (int Start, int End)[] hs, (int Start, int End)[] ws, int d, string name, bool stem)
     {
         var (n, c, h, w) = Dims4(x, name);
         var xc = x.Contiguous();
@@ -89,7 +93,8 @@ public static partial class F
         float[] xs = xc.Storage, ys = y.Storage; int xo = xc.Offset;
         Engine.For(n * c, (long)ho * wo * 9, (p0, p1) =>
         {
-            fixed (float* px = xs, py = ys)
+            var rowBuf = stem ? new float[3 * (w + 18)] : null;
+            fixed (float* px = xs, py = ys, prb = rowBuf)
             fixed (int* pi = idx, phs = hS, phe = hE, pws = wS, pwe = wE)
                 for (int p = p0; p < p1; p++)
                 {
@@ -98,7 +103,8 @@ public static partial class F
                     for (int i = 0; i < ho; i++, yrow += wo, irow += wo)
                     {
                         int r0 = phs[i], r1 = phe[i];
-                        for (int j = 0; j < wo; j++)
+                        int jVector = stem ? Stem3x3S2Row(plane, h, w, i, wo, prb, yrow, irow) : 0;
+                        for (int j = jVector; j < wo; j++)
                         {
                             int q0 = pws[j], q1 = pwe[j];
                             // PyTorch's rule: start at -inf with the window's first index; a larger value or a NaN replaces it
@@ -133,6 +139,54 @@ public static partial class F
             return gx;
         });
     }
+
+    /// <summary>
+    /// Max pooling 3x3, stride 2, padding 1 of output row i, eight outputs at once: the three input
+    /// rows are copied between -inf borders and candidates are read by deinterleaving even and odd
+    /// columns. Same rule as the scalar loop (scan order, a larger value or a NaN wins). Returns the
+    /// number of outputs written; the scalar loop finishes the row.
+    /// </summary>
+    static unsafe int Stem3x3S2Row(float* plane, int h, int w, int i, int wo, float* buf, float* yrow, int* irow)
+    {
+        int stride = w + 18, rFirst = Math.Max(2 * i - 1, 0), rEnd = Math.Min(2 * i + 2, h);
+        for (int r = rFirst; r < rEnd; r++)
+        {
+            float* b = buf + (r - rFirst) * stride; // b[k] is column k - 1
+            b[0] = float.NegativeInfinity;
+            new ReadOnlySpan<float>(plane + (long)r * w, w).CopyTo(new Span<float>(b + 1, w));
+            for (int k = w + 1; k < stride; k++) b[k] = float.NegativeInfinity;
+        }
+        int j = 0;
+        var lane2 = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
+        for (; j + 8 <= wo && 2 * j + 18 <= stride; j += 8)
+        {
+            var best = Vector256.Create(float.NegativeInfinity);
+            // PyTorch starts from the window's first in-image element: row rFirst, column max(2j - 1, 0)
+            var colStart = Avx2.Max(Vector256.Create(2 * j - 1) + lane2, Vector256<int>.Zero);
+            var bi = Vector256.Create(rFirst * w) + colStart;
+            for (int r = rFirst; r < rEnd; r++)
+            {
+                float* b = buf + (r - rFirst) * stride + 2 * j;
+                var (e0, o0) = SpanMath.Deinterleave(b);
+                var (e1, _) = SpanMath.Deinterleave(b + 2);
+                var baseIdx = Vector256.Create(r * w + 2 * j - 1) + lane2;
+                Take(ref best, ref bi, e0, baseIdx);
+                Take(ref best, ref bi, o0, baseIdx + Vector256.Create(1));
+                Take(ref best, ref bi, e1, baseIdx + Vector256.Create(2));
+            }
+            best.Store(yrow + j);
+            bi.Store(irow + j);
+        }
+        return j;
+
+        static void Take(ref Vector256<float> best, ref Vector256<int> bi, Vector256<float> v, Vector256<int> idx)
+        {
+            var take = Avx.Or(Avx.CompareGreaterThan(v, best), Avx.CompareUnordered(v, v));
+            best = Avx.BlendVariable(best, v, take);
+            bi = Avx.BlendVariable(bi.AsSingle(), idx.AsSingle(), take).AsInt32();
+        }
+    }
+
 
     static Tensor AvgPoolWindows(Tensor x, int ho, int wo, (int Start, int End)[] hb, (int Start, int End)[] wb, float[] div, string name)
     {

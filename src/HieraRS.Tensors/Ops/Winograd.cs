@@ -178,8 +178,8 @@ internal static unsafe class Winograd
                         if (Avx2.IsSupported)
                             for (; tx + 8 <= tw; tx += 8)
                             {
-                                var (a0, a1) = Deinterleave(row + 2 * tx);      // y00, y01 of eight tiles
-                                var (b0, b1) = Deinterleave(row + wp + 2 * tx); // y10, y11
+                                var (a0, a1) = SpanMath.Deinterleave(row + 2 * tx);      // y00, y01 of eight tiles
+                                var (b0, b1) = SpanMath.Deinterleave(row + wp + 2 * tx); // y10, y11
                                 float* d = dst + ty * tw + tx;
                                 GradCols8(d, plane, 0, a0, a1);
                                 GradCols8(d, plane, 4, a0 + b0, a1 + b1);
@@ -268,20 +268,12 @@ internal static unsafe class Winograd
         o[12 * plane] = t30 - t32; o[13 * plane] = t31 + t32; o[14 * plane] = t32 - t31; o[15 * plane] = t31 - t33;
     }
 
-    /// <summary>Even and odd lanes of the 16 floats at p: (p[0], p[2], ..., p[14]) and (p[1], ..., p[15]).</summary>
-    static (Vector256<float> Even, Vector256<float> Odd) Deinterleave(float* p)
-    {
-        var a = Avx.LoadVector256(p); var b = Avx.LoadVector256(p + 8);
-        var e = Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble();
-        var o = Avx.Shuffle(a, b, 0b11_01_11_01).AsDouble();
-        return (Avx2.Permute4x64(e, 0b11_01_10_00).AsSingle(), Avx2.Permute4x64(o, 0b11_01_10_00).AsSingle());
-    }
 
     /// <summary>Column transform (d B) of one patch row for eight tiles: lanes are tiles.</summary>
     static (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) RowTimesB(float* p)
     {
-        var (d0, d1) = Deinterleave(p);     // columns 0 and 1 of each tile
-        var (d2, d3) = Deinterleave(p + 2); // columns 2 and 3
+        var (d0, d1) = SpanMath.Deinterleave(p);     // columns 0 and 1 of each tile
+        var (d2, d3) = SpanMath.Deinterleave(p + 2); // columns 2 and 3
         return (d0 - d2, d1 + d2, d2 - d1, d1 - d3);
     }
 
