@@ -126,12 +126,12 @@ internal static unsafe class ConvKernels
                     {
                         float* dst = dstRow + oh * wo;
                         int ih = oh * geom.Sh - geom.Ph + i * geom.Dh;
-                        if ((uint)ih >= (uint)geom.H) { new Span<float>(dst, wo).Clear(); continue; }
+                        if ((uint)ih >= (uint)geom.H) { for (int ow = 0; ow < wo; ow++) dst[ow] = 0; continue; }
                         float* src = plane + (long)ih * geom.W;
                         for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
                         for (int ow = hi; ow < wo; ow++) dst[ow] = 0;
-                        if (sw == 1) new Span<float>(src + lo + iwOff, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
-                        else for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw + iwOff];
+                        if (sw == 1 && hi - lo >= 16) new Span<float>(src + lo + iwOff, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
+                        else for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw + iwOff]; // short rows: a call costs more than the copy
                     }
                 }
             }
@@ -161,7 +161,7 @@ internal static unsafe class ConvKernels
                                 if ((uint)ih >= (uint)geom.H) continue;
                                 float* src = col + (long)r * ldc + img * hw + oh * wo;
                                 float* dst = plane + (long)ih * geom.W;
-                                if (sw == 1)
+                                if (sw == 1 && hi - lo >= 16)
                                 {
                                     var d = new Span<float>(dst + lo + iwOff, hi - lo);
                                     TensorPrimitives.Add(d, new ReadOnlySpan<float>(src + lo, hi - lo), d);
