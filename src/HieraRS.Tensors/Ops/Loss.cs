@@ -31,33 +31,47 @@ public static partial class F
         var t = target.Data;
         var elem = new float[n * s];
         var wt = new float[n * s];
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < s; k++)
+        // per image: loss and weight sums (combined in image order, so results do not depend on threads)
+        var lossSum = new double[n]; var weightSum = new double[n];
+        var bad = new long[n];
+        Engine.For(n, s, (i0, i1) =>
+        {
+            for (int i = i0; i < i1; i++)
             {
-                long tv = t[i * s + k];
-                if (tv == ignoreIndex) continue;
-                if (tv < 0 || tv >= c)
-                    throw new ArgumentException($"cross_entropy: target value {tv} at flat position {i * s + k} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
-                float wv = w is null ? 1f : w[tv];
-                wt[i * s + k] = wv;
-                elem[i * s + k] = -wv * lp[(i * c + (int)tv) * s + k];
+                double ls = 0, ws = 0;
+                bad[i] = -1;
+                for (int k = 0; k < s; k++)
+                {
+                    long tv = t[i * s + k];
+                    if (tv == ignoreIndex) continue;
+                    if ((ulong)tv >= (ulong)c) { bad[i] = i * (long)s + k; break; }
+                    float wv = w is null ? 1f : w[tv];
+                    float l = -wv * lp[(i * c + (int)tv) * s + k];
+                    wt[i * s + k] = wv; elem[i * s + k] = l;
+                    ls += l; ws += wv;
+                }
+                lossSum[i] = ls; weightSum[i] = ws;
             }
+        });
+        foreach (long pos in bad)
+            if (pos >= 0)
+                throw new ArgumentException($"cross_entropy: target value {t[pos]} at flat position {pos} is outside [0, {c}) and is not the ignore index {ignoreIndex}");
         double denom = reduction switch
         {
-            Reduction.Mean => wt.Sum(v => (double)v),
+            Reduction.Mean => weightSum.Sum(),
             Reduction.MeanAll => n * s,
             _ => 1.0,
         };
         Tensor y = reduction == Reduction.None
             ? Tensor.FromArray(elem, expected)
-            : Tensor.Scalar((float)(elem.Sum(v => (double)v) / denom));
+            : Tensor.Scalar((float)(lossSum.Sum() / denom));
         var logitShape = logits.Shape.ToArray();
         return Tensor.Record(y, "cross_entropy", logits, g =>
         {
             var gc = g.Contiguous();
             var coef = new float[n * s];
-            for (int k = 0; k < coef.Length; k++)
-                coef[k] = wt[k] * (reduction == Reduction.None ? gc.Storage[gc.Offset + k] : (float)(gc.Storage[gc.Offset] / denom));
+            if (reduction == Reduction.None) System.Numerics.Tensors.TensorPrimitives.Multiply(wt, gc.Storage.AsSpan(gc.Offset, n * s), coef);
+            else System.Numerics.Tensors.TensorPrimitives.Multiply(wt, (float)(gc.Storage[gc.Offset] / denom), coef);
             var gx = Tensor.Empty(n, c, s);
             float[] gs = gx.Storage;
             // d loss / d logits = coef * (softmax - onehot(target)), softmax = exp(log_softmax)
@@ -65,13 +79,20 @@ public static partial class F
             {
                 for (int p = p0; p < p1; p++)
                 {
-                    int i = p / c, ch = p % c;
                     var dst = gs.AsSpan(p * s, s);
                     System.Numerics.Tensors.TensorPrimitives.Exp(lp.AsSpan(p * s, s), dst);
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(dst, coef.AsSpan(i * s, s), dst);
-                    for (int k = 0; k < s; k++)
-                        if (t[i * s + k] == ch) dst[k] -= coef[i * s + k];
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(dst, coef.AsSpan(p / c * s, s), dst);
                 }
+            });
+            // minus coef at each pixel's target class (ignored pixels have coef 0 and may hold any label)
+            Engine.For(n, s, (i0, i1) =>
+            {
+                for (int i = i0; i < i1; i++)
+                    for (int k = 0; k < s; k++)
+                    {
+                        float cf = coef[i * s + k];
+                        if (cf != 0f) gs[(i * c + (int)t[i * s + k]) * s + k] -= cf;
+                    }
             });
             return gx.Reshape(logitShape);
         });
