@@ -1,0 +1,182 @@
+namespace HieraRS.Domain.Hierarchies;
+
+/// <summary>
+/// One class of a level: its index in the level, name, colour and parents (indices in the level
+/// above; usually one, several where a class hangs under more than one branch, such as Crop10m's
+/// L3 "other", valid under both other/other and vegetation/cropland).
+/// </summary>
+public sealed record HierarchyClass(int Id, string Name, IReadOnlyList<int> Parents, byte R, byte G, byte B)
+{
+    /// <summary>The parent when there is exactly one.</summary>
+    public int? Parent => Parents.Count == 1 ? Parents[0] : null;
+}
+
+/// <summary>One level of the tree, coarse to fine.</summary>
+public sealed record HierarchyLevel(string Name, IReadOnlyList<HierarchyClass> Classes)
+{
+    public int Count => Classes.Count;
+}
+
+/// <summary>
+/// How label files store classes: stored value -> class of <see cref="Level"/> (usually the finest),
+/// and the stored values that mean "no label".
+/// </summary>
+public sealed record LabelEncoding(int Level, IReadOnlyDictionary<long, int> Values, IReadOnlySet<long> Unlabelled);
+
+/// <summary>For a transfer target: which source-tree classes each target class of a level stands for.</summary>
+public sealed record SourceCorrespondence(string SourceHierarchy, int Level, IReadOnlyDictionary<int, IReadOnlyList<string>> Classes);
+
+/// <summary>
+/// A class tree of any depth (levels coarse to fine, each class with a parent in the level above),
+/// its label-file encoding, and the tables derived from it: ancestor maps, descendants, the valid
+/// root-to-leaf paths, and the labels of every level from the labels of one.
+/// </summary>
+public sealed class ClassHierarchy
+{
+    /// <summary>Label value meaning "not labelled at this level" (ignored by losses and metrics).</summary>
+    public const byte Ignore = 255;
+
+    public string Name { get; }
+    public string Description { get; }
+    public IReadOnlyList<HierarchyLevel> Levels { get; }
+    public LabelEncoding Encoding { get; }
+    public IReadOnlyList<SourceCorrespondence> Sources { get; }
+
+    readonly int[][][] ancestor; // ancestor[from][to][class of from] = its ancestor at level to (to <= from), -1 if it depends on the branch
+    readonly int[][] paths;
+    readonly HashSet<string> pathKeys;
+
+    public ClassHierarchy(string name, string description, IReadOnlyList<HierarchyLevel> levels, LabelEncoding? encoding = null,
+        IReadOnlyList<SourceCorrespondence>? sources = null)
+    {
+        if (levels.Count == 0) throw new ArgumentException($"hierarchy '{name}' has no levels");
+        if (levels.Any(l => l.Count == 0 || l.Count > 255)) throw new ArgumentException($"hierarchy '{name}': every level needs 1..255 classes");
+        for (int l = 0; l < levels.Count; l++)
+            foreach (var c in levels[l].Classes)
+                if ((l == 0) != (c.Parents.Count == 0) || c.Parents.Any(p => l == 0 || (uint)p >= (uint)levels[l - 1].Count))
+                    throw new ArgumentException($"hierarchy '{name}': class '{c.Name}' of level {l + 1} has bad parents");
+        Name = name; Description = description; Levels = levels;
+        Encoding = encoding ?? new LabelEncoding(levels.Count - 1,
+            Enumerable.Range(0, levels[^1].Count).ToDictionary(i => (long)i, i => i), new HashSet<long> { Ignore });
+        Sources = sources ?? Array.Empty<SourceCorrespondence>();
+
+        // every root-to-leaf path, leaf by leaf, following all parents
+        var all = new List<int[]>();
+        for (int leaf = 0; leaf < levels[^1].Count; leaf++)
+        {
+            var found = new List<int[]>();
+            Walk(levels.Count - 1, leaf, new int[levels.Count], found);
+            all.AddRange(found.OrderBy(p => string.Join(",", p)));
+        }
+        paths = all.ToArray();
+        pathKeys = paths.Select(p => string.Join(",", p)).ToHashSet();
+
+        ancestor = new int[levels.Count][][];
+        for (int from = 0; from < levels.Count; from++)
+        {
+            ancestor[from] = new int[from + 1][];
+            for (int to = 0; to <= from; to++)
+            {
+                var map = new int[levels[from].Count];
+                for (int c = 0; c < map.Length; c++)
+                {
+                    var options = paths.Where(p => p[from] == c).Select(p => p[to]).Distinct().ToList();
+                    map[c] = options.Count == 1 ? options[0] : -1;
+                }
+                ancestor[from][to] = map;
+            }
+        }
+
+        void Walk(int level, int cls, int[] path, List<int[]> found)
+        {
+            path[level] = cls;
+            if (level == 0) { found.Add((int[])path.Clone()); return; }
+            foreach (var p in levels[level].Classes[cls].Parents) Walk(level - 1, p, path, found);
+        }
+    }
+
+    public int Depth => Levels.Count;
+    public int[] ClassCounts => Levels.Select(l => l.Count).ToArray();
+
+    /// <summary>Parent (in level - 1) of every class of <paramref name="level"/> (level >= 1); -1 where a class has several.</summary>
+    public int[] ParentMap(int level) => (int[])ancestor[level][level - 1].Clone();
+
+    /// <summary>
+    /// Ancestor at level <paramref name="to"/> of every class of level <paramref name="from"/>
+    /// (to &lt;= from); -1 where it depends on the branch.
+    /// </summary>
+    public int[] AncestorMap(int from, int to)
+    {
+        if (to > from) throw new ArgumentException($"ancestor level {to} is finer than level {from}");
+        return (int[])ancestor[from][to].Clone();
+    }
+
+    /// <summary>Classes of level <paramref name="at"/> (finer or equal) on a path through class <paramref name="id"/> of <paramref name="level"/>.</summary>
+    public int[] Descendants(int level, int id, int at)
+    {
+        if (at < level) throw new ArgumentException($"descendant level {at} is coarser than level {level}");
+        return paths.Where(p => p[level] == id).Select(p => p[at]).Distinct().Order().ToArray();
+    }
+
+    /// <summary>The valid root-to-leaf paths: [paths, levels], ordered by leaf.</summary>
+    public int[,] Paths
+    {
+        get
+        {
+            var r = new int[paths.Length, Depth];
+            for (int i = 0; i < paths.Length; i++)
+                for (int l = 0; l < Depth; l++) r[i, l] = paths[i][l];
+            return r;
+        }
+    }
+
+    public int PathCount => paths.Length;
+
+    /// <summary>Whether per-level labels form a valid path.</summary>
+    public bool IsValidPath(ReadOnlySpan<int> labels) => labels.Length == Depth && pathKeys.Contains(string.Join(",", labels.ToArray()));
+
+    public int ClassId(int level, string name)
+    {
+        foreach (var c in Levels[level].Classes)
+            if (string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase)) return c.Id;
+        throw new KeyNotFoundException($"hierarchy '{Name}' has no class '{name}' at level {level + 1} ({Levels[level].Name})");
+    }
+
+    /// <summary>
+    /// Fills the labels of every level from labels known at <paramref name="level"/> (Ignore where
+    /// unlabelled): coarser levels through the ancestor maps (Ignore where the ancestor depends on the
+    /// branch), finer levels Ignore (a partial label).
+    /// </summary>
+    public void DeriveLevels(ReadOnlySpan<byte> labels, int level, byte[][] perLevel)
+    {
+        if (perLevel.Length != Depth) throw new ArgumentException($"need {Depth} output levels, got {perLevel.Length}");
+        Span<byte> table = stackalloc byte[256];
+        for (int l = 0; l < Depth; l++)
+        {
+            var dst = perLevel[l].AsSpan();
+            if (dst.Length != labels.Length) throw new ArgumentException("every level needs as many pixels as the input");
+            if (l > level) { dst.Fill(Ignore); continue; }
+            table.Fill(Ignore);
+            var map = ancestor[level][l];
+            for (int c = 0; c < map.Length; c++) table[c] = map[c] < 0 ? Ignore : (byte)map[c];
+            for (int i = 0; i < labels.Length; i++) dst[i] = table[labels[i]];
+        }
+    }
+
+    /// <summary>
+    /// Stored label values to class ids of the encoding's level (Ignore for unlabelled values);
+    /// a value the encoding does not know is an error naming it.
+    /// </summary>
+    public void Decode(ReadOnlySpan<long> stored, Span<byte> classes, string source = "labels")
+    {
+        for (int i = 0; i < stored.Length; i++)
+        {
+            long v = stored[i];
+            if (Encoding.Values.TryGetValue(v, out int c)) classes[i] = (byte)c;
+            else if (Encoding.Unlabelled.Contains(v)) classes[i] = Ignore;
+            else throw new InvalidDataException($"{source}: value {v} at pixel {i} is not in the label encoding of hierarchy '{Name}'");
+        }
+    }
+
+    public override string ToString() => $"{Name} ({string.Join("/", ClassCounts)})";
+}

@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Reflection;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace HieraRS.Domain.Hierarchies;
+
+/// <summary>A hierarchy file that does not validate; the message names the file, line and class at fault.</summary>
+public sealed class HierarchyException(string message) : Exception(message);
+
+/// <summary>
+/// Reads class hierarchies from YAML or JSON (JSON is read as YAML, so errors carry line numbers too)
+/// and the built-in ones (<see cref="BuiltinNames"/>), validating everything a tree needs.
+/// </summary>
+public static class HierarchyLoader
+{
+    public static IReadOnlyList<string> BuiltinNames { get; } = typeof(HierarchyLoader).Assembly.GetManifestResourceNames()
+        .Where(n => n.StartsWith("hierarchy.", StringComparison.Ordinal)).Select(n => n["hierarchy.".Length..^".yaml".Length]).Order().ToList();
+
+    /// <summary>A built-in name (e.g. mm5b, gid) or a path to a .yaml / .yml / .json file.</summary>
+    public static ClassHierarchy Resolve(string nameOrPath)
+    {
+        if (BuiltinNames.Contains(nameOrPath)) return Builtin(nameOrPath);
+        if (File.Exists(nameOrPath)) return LoadFile(nameOrPath);
+        throw new HierarchyException($"'{nameOrPath}' is neither a built-in hierarchy ({string.Join(", ", BuiltinNames)}) nor an existing file");
+    }
+
+    public static ClassHierarchy Builtin(string name)
+    {
+        using var s = typeof(HierarchyLoader).Assembly.GetManifestResourceStream($"hierarchy.{name}.yaml")
+            ?? throw new HierarchyException($"no built-in hierarchy '{name}' (built-in: {string.Join(", ", BuiltinNames)})");
+        using var r = new StreamReader(s);
+        return Parse(r.ReadToEnd(), $"built-in:{name}");
+    }
+
+    public static ClassHierarchy LoadFile(string path) => Parse(File.ReadAllText(path), path);
+
+    /// <summary>Parses and validates hierarchy text; <paramref name="source"/> names it in errors.</summary>
+    public static ClassHierarchy Parse(string text, string source)
+    {
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(text)); }
+        catch (YamlException e) { throw new HierarchyException($"{source}:{e.Start.Line}: {e.InnerException?.Message ?? e.Message}"); }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new HierarchyException($"{source}:1: expected a mapping with 'name' and 'levels'");
+        var ctx = new Context(source);
+        ctx.AllowedKeys(root, "name", "description", "levels", "encoding", "sources");
+        string name = ctx.Scalar(root, "name");
+        string description = ctx.OptionalScalar(root, "description") ?? "";
+        var levelsNode = ctx.Sequence(root, "levels");
+        if (levelsNode.Children.Count == 0) throw ctx.Error(levelsNode, "'levels' is empty");
+        var levels = new List<HierarchyLevel>();
+        foreach (var ln in levelsNode.Children)
+        {
+            var lm = ctx.Mapping(ln, $"level {levels.Count + 1}");
+            ctx.AllowedKeys(lm, "name", "classes");
+            string lname = ctx.OptionalScalar(lm, "name") ?? $"L{levels.Count + 1}";
+            var cs = ctx.Sequence(lm, "classes");
+            if (cs.Children.Count == 0) throw ctx.Error(cs, $"level '{lname}' has no classes");
+            levels.Add(ParseLevel(ctx, lname, cs, levels.Count == 0 ? null : levels[^1]));
+        }
+        var encoding = root.Children.TryGetValue(new YamlScalarNode("encoding"), out var en)
+            ? ParseEncoding(ctx, ctx.Mapping(en, "encoding"), levels) : null;
+        var sources = root.Children.TryGetValue(new YamlScalarNode("sources"), out var sn)
+            ? ((YamlSequenceNode)sn).Children.Select(s => ParseSource(ctx, ctx.Mapping(s, "source"), levels)).ToList() : null;
+        return new ClassHierarchy(name, description, levels, encoding, sources);
+    }
+
+    static HierarchyLevel ParseLevel(Context ctx, string lname, YamlSequenceNode cs, HierarchyLevel? above)
+    {
+        var parsed = new List<(YamlMappingNode Node, int? Id, string Name, List<int> Parents, byte[] Rgb)>();
+        foreach (var cn in cs.Children)
+        {
+            var cm = ctx.Mapping(cn, $"a class of level '{lname}'");
+            ctx.AllowedKeys(cm, "id", "name", "parent", "colour", "color");
+            string cname = ctx.Scalar(cm, "name");
+            int? id = ctx.OptionalScalar(cm, "id") is { } ids ? ctx.Int(cm, "id", ids) : null;
+            var parents = new List<int>();
+            if (cm.Children.TryGetValue(new YamlScalarNode("parent"), out var pn))
+            {
+                if (above is null) throw ctx.Error(pn, $"class '{cname}' of the first level cannot have a parent");
+                var names = pn is YamlSequenceNode seq ? seq.Children : [pn];
+                foreach (var one in names)
+                {
+                    string p = (one as YamlScalarNode)?.Value ?? "";
+                    var byName = above.Classes.FirstOrDefault(c => string.Equals(c.Name, p, StringComparison.OrdinalIgnoreCase));
+                    int pid;
+                    if (byName is not null) pid = byName.Id;
+                    else if (int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out pid) && pid < above.Count) { }
+                    else throw ctx.Error(one, $"class '{cname}': unknown parent '{p}' (level '{above.Name}' has {string.Join(", ", above.Classes.Select(c => c.Name))})");
+                    if (parents.Contains(pid)) throw ctx.Error(one, $"class '{cname}': parent '{p}' given twice");
+                    parents.Add(pid);
+                }
+            }
+            else if (above is not null) throw ctx.Error(cm, $"class '{cname}' of level '{lname}' needs a parent in level '{above.Name}'");
+            parsed.Add((cm, id, cname, parents, ParseColour(ctx, cm, cname)));
+        }
+        if (parsed.Any(p => p.Id is not null) && parsed.Any(p => p.Id is null))
+            throw ctx.Error(cs, $"level '{lname}': give an id to every class or to none");
+        var seenNames = new Dictionary<string, YamlMappingNode>(StringComparer.OrdinalIgnoreCase);
+        var seenIds = new HashSet<int>();
+        foreach (var p in parsed)
+        {
+            if (!seenNames.TryAdd(p.Name, p.Node)) throw ctx.Error(p.Node, $"duplicate class name '{p.Name}' in level '{lname}'");
+            if (p.Id is { } id && !seenIds.Add(id)) throw ctx.Error(p.Node, $"duplicate class id {id} in level '{lname}'");
+            if (p.Id is { } id2 && (id2 < 0 || id2 >= parsed.Count))
+                throw ctx.Error(p.Node, $"class '{p.Name}': id {id2} outside 0..{parsed.Count - 1} (ids number the classes of a level from 0)");
+        }
+        var ordered = parsed.Select((p, i) => (p, Id: p.Id ?? i)).OrderBy(x => x.Id);
+        return new HierarchyLevel(lname, ordered.Select(x => new HierarchyClass(x.Id, x.p.Name, x.p.Parents, x.p.Rgb[0], x.p.Rgb[1], x.p.Rgb[2])).ToList());
+    }
+
+    static byte[] ParseColour(Context ctx, YamlMappingNode cm, string cname)
+    {
+        if (!cm.Children.TryGetValue(new YamlScalarNode("colour"), out var node) && !cm.Children.TryGetValue(new YamlScalarNode("color"), out node))
+            throw ctx.Error(cm, $"class '{cname}' has no colour ([r, g, b] or \"#rrggbb\")");
+        if (node is YamlScalarNode s && s.Value is { } hex && hex.StartsWith('#') && hex.Length == 7
+            && int.TryParse(hex[1..], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int v))
+            return [(byte)(v >> 16), (byte)(v >> 8), (byte)v];
+        if (node is YamlSequenceNode q && q.Children.Count == 3 && q.Children.All(c => c is YamlScalarNode { Value: { } t }
+            && int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out int x) && x <= 255))
+            return q.Children.Select(c => byte.Parse(((YamlScalarNode)c).Value!, CultureInfo.InvariantCulture)).ToArray();
+        throw ctx.Error(node, $"class '{cname}': bad colour (expected [r, g, b] with 0..255 each, or \"#rrggbb\")");
+    }
+
+    static LabelEncoding ParseEncoding(Context ctx, YamlMappingNode m, List<HierarchyLevel> levels)
+    {
+        ctx.AllowedKeys(m, "level", "values", "unlabelled", "reduce_zero_label");
+        int level = ctx.OptionalScalar(m, "level") is { } ls ? ctx.Int(m, "level", ls) - 1 : levels.Count - 1;
+        if (level < 0 || level >= levels.Count) throw ctx.Error(m, $"encoding level {level + 1} outside 1..{levels.Count}");
+        var lv = levels[level];
+        var values = new Dictionary<long, int>();
+        var unlabelled = new HashSet<long>();
+        bool reduceZero = ctx.OptionalScalar(m, "reduce_zero_label") is "true" or "True";
+        if (reduceZero)
+        {
+            // files hold class k as k + 1 and 0 as unlabelled (MMSegmentation's reduce_zero_label)
+            for (int c = 0; c < lv.Count; c++) values[c + 1] = c;
+            unlabelled.Add(0);
+        }
+        if (m.Children.TryGetValue(new YamlScalarNode("values"), out var vn))
+        {
+            if (reduceZero) throw ctx.Error(vn, "give either 'values' or 'reduce_zero_label', not both");
+            foreach (var (k, v) in ctx.Mapping(vn, "values").Children)
+            {
+                long key = ctx.Long(k, "a stored value");
+                string target = ((YamlScalarNode)v).Value ?? "";
+                int cls = lv.Classes.FirstOrDefault(c => string.Equals(c.Name, target, StringComparison.OrdinalIgnoreCase))?.Id
+                    ?? (int.TryParse(target, NumberStyles.None, CultureInfo.InvariantCulture, out int id) && id < lv.Count ? id
+                        : throw ctx.Error(v, $"stored value {key} maps to unknown class '{target}' of level '{lv.Name}'"));
+                if (!values.TryAdd(key, cls)) throw ctx.Error(k, $"stored value {key} is mapped twice");
+            }
+        }
+        if (m.Children.TryGetValue(new YamlScalarNode("unlabelled"), out var un))
+            foreach (var u in ((YamlSequenceNode)un).Children)
+            {
+                long val = ctx.Long(u, "an unlabelled value");
+                if (values.ContainsKey(val)) throw ctx.Error(u, $"stored value {val} is both a class and unlabelled");
+                unlabelled.Add(val);
+            }
+        if (values.Count == 0) throw ctx.Error(m, "the encoding maps no stored value to a class ('values' or 'reduce_zero_label')");
+        return new LabelEncoding(level, values, unlabelled);
+    }
+
+    static SourceCorrespondence ParseSource(Context ctx, YamlMappingNode m, List<HierarchyLevel> levels)
+    {
+        ctx.AllowedKeys(m, "hierarchy", "level", "classes");
+        string src = ctx.Scalar(m, "hierarchy");
+        int level = ctx.Int(m, "level", ctx.Scalar(m, "level")) - 1;
+        if (level < 0 || level >= levels.Count) throw ctx.Error(m, $"source level {level + 1} outside 1..{levels.Count}");
+        var map = new Dictionary<int, IReadOnlyList<string>>();
+        foreach (var (k, v) in ctx.Mapping(m.Children[new YamlScalarNode("classes")], "classes").Children)
+        {
+            string cname = ((YamlScalarNode)k).Value ?? "";
+            var cls = levels[level].Classes.FirstOrDefault(c => string.Equals(c.Name, cname, StringComparison.OrdinalIgnoreCase))
+                ?? throw ctx.Error(k, $"unknown class '{cname}' of level '{levels[level].Name}'");
+            map[cls.Id] = v is YamlSequenceNode seq ? seq.Children.Select(c => ((YamlScalarNode)c).Value ?? "").ToList() : [((YamlScalarNode)v).Value ?? ""];
+        }
+        return new SourceCorrespondence(src, level, map);
+    }
+
+    sealed class Context(string source)
+    {
+        public HierarchyException Error(YamlNode node, string message) => new($"{source}:{node.Start.Line}: {message}");
+
+        public void AllowedKeys(YamlMappingNode m, params string[] keys)
+        {
+            foreach (var k in m.Children.Keys)
+                if (k is not YamlScalarNode { Value: { } v } || !keys.Contains(v))
+                    throw Error(k, $"unknown key '{(k as YamlScalarNode)?.Value}' (expected one of: {string.Join(", ", keys)})");
+        }
+
+        public string Scalar(YamlMappingNode m, string key) =>
+            OptionalScalar(m, key) ?? throw Error(m, $"missing '{key}'");
+
+        public string? OptionalScalar(YamlMappingNode m, string key) =>
+            m.Children.TryGetValue(new YamlScalarNode(key), out var n)
+                ? n is YamlScalarNode s ? s.Value : throw Error(n, $"'{key}' must be a single value")
+                : null;
+
+        public YamlSequenceNode Sequence(YamlMappingNode m, string key) =>
+            m.Children.TryGetValue(new YamlScalarNode(key), out var n)
+                ? n as YamlSequenceNode ?? throw Error(n, $"'{key}' must be a list")
+                : throw Error(m, $"missing '{key}'");
+
+        public YamlMappingNode Mapping(YamlNode n, string what) => n as YamlMappingNode ?? throw Error(n, $"{what} must be a mapping");
+
+        public int Int(YamlMappingNode m, string key, string text) =>
+            int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v) ? v
+                : throw Error(m.Children[new YamlScalarNode(key)], $"'{key}' must be an integer, got '{text}'");
+
+        public long Long(YamlNode n, string what) =>
+            n is YamlScalarNode { Value: { } t } && long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v) ? v
+                : throw Error(n, $"{what} must be an integer, got '{(n as YamlScalarNode)?.Value}'");
+    }
+}

@@ -1,0 +1,154 @@
+using HieraRS.Domain.Hierarchies;
+
+namespace HieraRS.Domain.Tests;
+
+/// <summary>Class trees against the tables of ../shared/docs/method.md 1.1, and the validation rules.</summary>
+public class HierarchyTests
+{
+    [Theory]
+    [InlineData("mm5b", new[] { 4, 9, 18 })]
+    [InlineData("crop10m", new[] { 2, 2, 4 })]
+    [InlineData("gid", new[] { 3, 5, 15 })]
+    [InlineData("gid-crop", new[] { 2, 2, 4 })]
+    [InlineData("whdld", new[] { 6 })]
+    public void BuiltinsHaveTheDocumentedLevels(string name, int[] counts) =>
+        Assert.Equal(counts, HierarchyLoader.Builtin(name).ClassCounts);
+
+    [Fact]
+    public void Mm5bParentMapsMatchTheMethod()
+    {
+        var h = HierarchyLoader.Builtin("mm5b");
+        Assert.Equal(new[] { 0, 0, 1, 2, 2, 3, 3, 3, 4, 5, 5, 6, 6, 7, 7, 7, 7, 8 }, h.ParentMap(2));
+        Assert.Equal(new[] { 0, 0, 0, 1, 2, 2, 2, 2, 3 }, h.ParentMap(1));
+        Assert.Equal(new[] { 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3 }, h.AncestorMap(2, 0));
+        Assert.Equal(18, h.PathCount);
+        Assert.Equal(new[] { 13, 14, 15, 16 }, h.Descendants(1, 7, 2)); // transportation
+        Assert.Equal((byte)200, h.Levels[2].Classes[17].R); // bare land [200, 100, 50]
+    }
+
+    [Fact]
+    public void GidParentMapsMatchTheReadme()
+    {
+        var h = HierarchyLoader.Builtin("gid");
+        Assert.Equal(new[] { 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4 }, h.ParentMap(2));
+        Assert.Equal(new[] { 0, 1, 1, 1, 2 }, h.ParentMap(1));
+    }
+
+    [Fact]
+    public void Crop10mHasTheFiveDocumentedPaths()
+    {
+        var h = HierarchyLoader.Builtin("crop10m");
+        var p = h.Paths;
+        var rows = Enumerable.Range(0, h.PathCount).Select(i => (p[i, 0], p[i, 1], p[i, 2])).ToHashSet();
+        Assert.Equal(new HashSet<(int, int, int)> { (0, 0, 0), (1, 1, 0), (1, 1, 1), (1, 1, 2), (1, 1, 3) }, rows);
+        Assert.True(h.IsValidPath([1, 1, 0]));
+        Assert.False(h.IsValidPath([1, 0, 0]));
+        Assert.False(h.IsValidPath([0, 1, 1]));
+        Assert.Equal(-1, h.AncestorMap(2, 1)[0]); // 'other' hangs under both branches
+    }
+
+    [Fact]
+    public void LabelsOfEveryLevelFromTheFinest()
+    {
+        var h = HierarchyLoader.Builtin("mm5b");
+        byte[] fine = [0, 5, 17, 255, 13];
+        var levels = new[] { new byte[5], new byte[5], new byte[5] };
+        h.DeriveLevels(fine, 2, levels);
+        Assert.Equal(new byte[] { 0, 1, 3, 255, 2 }, levels[0]);
+        Assert.Equal(new byte[] { 0, 3, 8, 255, 7 }, levels[1]);
+        Assert.Equal(fine, levels[2]);
+    }
+
+    [Fact]
+    public void PartialLabelsIgnoreFinerLevels()
+    {
+        var h = HierarchyLoader.Builtin("gid");
+        byte[] l2 = [0, 1, 4, 255];
+        var levels = new[] { new byte[4], new byte[4], new byte[4] };
+        h.DeriveLevels(l2, 1, levels);
+        Assert.Equal(new byte[] { 0, 1, 2, 255 }, levels[0]);
+        Assert.Equal(l2, levels[1]);
+        Assert.All(levels[2], v => Assert.Equal(ClassHierarchy.Ignore, v));
+    }
+
+    [Fact]
+    public void EncodingsDecodeStoredValues()
+    {
+        var mm = HierarchyLoader.Builtin("mm5b");
+        var cls = new byte[3];
+        mm.Decode([0, 1, 18], cls);
+        Assert.Equal(new byte[] { 255, 0, 17 }, cls); // reduce_zero_label
+        var crop = HierarchyLoader.Builtin("gid-crop");
+        crop.Decode([4, 6, 12, 15], cls = new byte[4]);
+        Assert.Equal(new byte[] { 1, 3, 0, 255 }, cls);
+        var e = Assert.Throws<InvalidDataException>(() => mm.Decode([19], new byte[1], "tile.tif"));
+        Assert.Contains("tile.tif: value 19", e.Message);
+    }
+
+    [Fact]
+    public void JsonFilesLoadLikeYaml()
+    {
+        var h = HierarchyLoader.Parse("""
+            {"name": "tiny", "levels": [
+              {"name": "coarse", "classes": [{"name": "a", "colour": "#ff0000"}]},
+              {"name": "fine", "classes": [{"name": "a1", "parent": "a", "colour": [1, 2, 3]}, {"name": "a2", "parent": 0, "colour": [4, 5, 6]}]}]}
+            """, "tiny.json");
+        Assert.Equal(new[] { 1, 2 }, h.ClassCounts);
+        Assert.Equal((byte)255, h.Levels[0].Classes[0].R);
+        Assert.Equal(new[] { 0, 0 }, h.ParentMap(1));
+    }
+
+    const string Good = """
+        name: t
+        levels:
+          - name: coarse
+            classes:
+              - {name: a, colour: [1, 2, 3]}
+              - {name: b, colour: [1, 2, 3]}
+          - name: fine
+            classes:
+              - {name: a1, parent: a, colour: [1, 2, 3]}
+              - {name: b1, parent: b, colour: [1, 2, 3]}
+        """;
+
+    [Theory]
+    [InlineData("parent: a, colour", "parent: z, colour", 9, "unknown parent 'z'")]
+    [InlineData("{name: b1, parent: b, colour: [1, 2, 3]}", "{name: b1, colour: [1, 2, 3]}", 10, "needs a parent")]
+    [InlineData("{name: b, colour", "{name: a, colour", 6, "duplicate class name 'a'")]
+    [InlineData("{name: a1, parent: a, colour: [1, 2, 3]}", "{name: a1, parent: a, colour: [1, 2, 300]}", 9, "bad colour")]
+    [InlineData("{name: a, colour: [1, 2, 3]}", "{name: a, parent: x, colour: [1, 2, 3]}", 5, "first level cannot have a parent")]
+    [InlineData("name: t", "name: t\nextra: 1", 2, "unknown key 'extra'")]
+    public void ValidationErrorsNameFileLineAndClass(string find, string replace, int line, string message)
+    {
+        string text = Good.Replace(find, replace);
+        Assert.NotEqual(Good, text);
+        var e = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse(text, "tree.yaml"));
+        Assert.Contains(message, e.Message);
+        Assert.StartsWith($"tree.yaml:{line}:", e.Message);
+    }
+
+    [Fact]
+    public void ValueMappedTwiceIsAnError()
+    {
+        var e = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse(Good + "\nencoding:\n  values: {1: a1, 1: b1}\n", "tree.yaml"));
+        Assert.Contains("tree.yaml:12:", e.Message);
+        var e2 = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse(Good + "\nencoding:\n  values: {1: a1}\n  unlabelled: [1]\n", "tree.yaml"));
+        Assert.Contains("both a class and unlabelled", e2.Message);
+    }
+
+    [Fact]
+    public void EmptyLevelIsAnError()
+    {
+        var e = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse("name: t\nlevels:\n  - name: c\n    classes: []\n", "tree.yaml"));
+        Assert.StartsWith("tree.yaml:4:", e.Message);
+        Assert.Contains("level 'c' has no classes", e.Message);
+    }
+
+    [Fact]
+    public void DuplicateIdsAreErrors()
+    {
+        var text = Good.Replace("{name: a, colour", "{id: 0, name: a, colour").Replace("{name: b, colour", "{id: 0, name: b, colour");
+        var e = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse(text, "tree.yaml"));
+        Assert.Contains("duplicate class id 0", e.Message);
+    }
+}
