@@ -37,6 +37,20 @@ public static class Program
         checkpoint.Subcommands.Add(inspect);
         root.Subcommands.Add(checkpoint);
 
+        var tree = new Argument<string>("hierarchy") { Description = "a built-in name (see `hierarchy list`) or a .yaml / .json file" };
+        var show = new Command("show", "print a class tree with its colours, label encoding and source correspondences");
+        show.Arguments.Add(tree);
+        show.SetAction(pr => HierarchyCommand.Show(pr.GetValue(tree)!));
+        var treeFile = new Argument<string>("file") { Description = "a .yaml or .json hierarchy file" };
+        var validate = new Command("validate", "check a hierarchy file; errors name the line and class");
+        validate.Arguments.Add(treeFile);
+        validate.SetAction(pr => HierarchyCommand.Validate(pr.GetValue(treeFile)!));
+        var list = new Command("list", "the built-in hierarchies");
+        list.SetAction(_ => HierarchyCommand.List());
+        var hierarchy = new Command("hierarchy", "class hierarchies");
+        foreach (var c in new[] { show, validate, list }) hierarchy.Subcommands.Add(c);
+        root.Subcommands.Add(hierarchy);
+
         var info = new Command("info", "versions, threads and native libraries");
         info.SetAction(pr =>
         {
