@@ -1,0 +1,116 @@
+using System.Runtime.InteropServices;
+
+namespace HieraRS.Geo;
+
+/// <summary>
+/// A raster opened read-only through GDAL (GeoTIFF, COG, PNG, JPEG, VRT, JP2 where the driver exists).
+/// Reads windows of chosen bands, band-sequential, converted to float32 or bytes by GDAL. A GDAL
+/// handle is not thread-safe: open one Raster per thread (opening is cheap); calls on one instance
+/// are serialised.
+/// </summary>
+public sealed unsafe class Raster : IDisposable
+{
+    IntPtr ds;
+    readonly object gate = new();
+
+    public string Path { get; }
+    public int Width { get; }
+    public int Height { get; }
+    public int BandCount { get; }
+    public RasterType[] BandTypes { get; }
+    public double?[] NoData { get; }
+    public string[] Descriptions { get; }
+    /// <summary>GDAL's affine geotransform (x0, dx, rx, y0, ry, dy), or null when the file has none.</summary>
+    public double[]? GeoTransform { get; }
+    /// <summary>Coordinate reference system as WKT ("" when the file has none).</summary>
+    public string Projection { get; }
+    /// <summary>Natural block size of band 1 (tile or strip), the efficient unit to read.</summary>
+    public (int Width, int Height) BlockSize { get; }
+
+    Raster(string path, IntPtr handle)
+    {
+        Path = path; ds = handle;
+        Width = Gdal.GDALGetRasterXSize(ds); Height = Gdal.GDALGetRasterYSize(ds); BandCount = Gdal.GDALGetRasterCount(ds);
+        BandTypes = new RasterType[BandCount]; NoData = new double?[BandCount]; Descriptions = new string[BandCount];
+        for (int b = 0; b < BandCount; b++)
+        {
+            var band = Gdal.GDALGetRasterBand(ds, b + 1);
+            BandTypes[b] = (RasterType)Gdal.GDALGetRasterDataType(band);
+            double nd = Gdal.GDALGetRasterNoDataValue(band, out int has);
+            NoData[b] = has != 0 ? nd : null;
+            Descriptions[b] = Marshal.PtrToStringUTF8(Gdal.GDALGetDescription(band)) ?? "";
+        }
+        if (BandCount > 0)
+        {
+            Gdal.GDALGetBlockSize(Gdal.GDALGetRasterBand(ds, 1), out int bx, out int by);
+            BlockSize = (bx, by);
+        }
+        var gt = new double[6];
+        fixed (double* p = gt) GeoTransform = Gdal.GDALGetGeoTransform(ds, p) == 0 ? gt : null;
+        Gdal.CPLErrorReset();
+        Projection = Marshal.PtrToStringUTF8(Gdal.GDALGetProjectionRef(ds)) ?? "";
+    }
+
+    public static Raster Open(string path)
+    {
+        Gdal.Init();
+        if (!File.Exists(path) && !path.StartsWith("/vsi", StringComparison.Ordinal))
+            throw new FileNotFoundException($"{path}: no such raster file", path);
+        var h = Gdal.GDALOpenEx(path, Gdal.OfRaster | Gdal.OfVerboseError, null, null, null);
+        Gdal.Check(h != IntPtr.Zero, path, "opening the raster");
+        return new Raster(path, h);
+    }
+
+    /// <summary>Reads bands (1-based) of the window into dest as [band][row][col] float32.</summary>
+    public void Read(int x, int y, int w, int h, ReadOnlySpan<int> bands, Span<float> dest) =>
+        ReadRaw(x, y, w, h, bands, MemoryMarshal.AsBytes(dest), RasterType.Float32, sizeof(float));
+
+    /// <summary>Reads bands (1-based) of the window into dest as [band][row][col] bytes (values clamped by GDAL).</summary>
+    public void Read(int x, int y, int w, int h, ReadOnlySpan<int> bands, Span<byte> dest) =>
+        ReadRaw(x, y, w, h, bands, dest, RasterType.Byte, 1);
+
+    void ReadRaw(int x, int y, int w, int h, ReadOnlySpan<int> bands, Span<byte> dest, RasterType type, int size)
+    {
+        if (x < 0 || y < 0 || w <= 0 || h <= 0 || x + w > Width || y + h > Height)
+            throw new ArgumentOutOfRangeException(nameof(x), $"{Path}: window ({x}, {y}, {w} x {h}) outside the {Width} x {Height} raster");
+        foreach (var b in bands)
+            if (b < 1 || b > BandCount) throw new ArgumentOutOfRangeException(nameof(bands), $"{Path}: band {b} outside 1..{BandCount}");
+        if (dest.Length < (long)w * h * bands.Length * size) throw new ArgumentException($"{Path}: buffer too small for the window");
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(ds == IntPtr.Zero, this);
+            fixed (byte* p = dest)
+            fixed (int* bm = bands)
+                Gdal.Check(Gdal.GDALDatasetRasterIO(ds, Gdal.Read, x, y, w, h, p, w, h, (int)type, bands.Length, bm, 0, 0, 0) == 0,
+                    Path, $"reading window ({x}, {y}, {w} x {h})");
+        }
+    }
+
+    /// <summary>The colour table of a band (index -> RGB), or null.</summary>
+    public (byte R, byte G, byte B)[]? ColorTable(int band)
+    {
+        lock (gate)
+        {
+            var ct = Gdal.GDALGetRasterColorTable(Gdal.GDALGetRasterBand(ds, band));
+            if (ct == IntPtr.Zero) return null;
+            int n = Gdal.GDALGetColorEntryCount(ct);
+            var r = new (byte, byte, byte)[n];
+            for (int i = 0; i < n; i++)
+            {
+                short* e = Gdal.GDALGetColorEntry(ct, i);
+                r[i] = ((byte)e[0], (byte)e[1], (byte)e[2]);
+            }
+            return r;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (ds == IntPtr.Zero) return;
+            Gdal.GDALClose(ds);
+            ds = IntPtr.Zero;
+        }
+    }
+}
