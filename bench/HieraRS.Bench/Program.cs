@@ -130,16 +130,8 @@ public static class Program
             times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
         }
         times.Sort();
-        Console.WriteLine(JsonSerializer.Serialize(new { @case = name, seconds = times[times.Count / 2], peak_rss_mb = PeakRssMb() }));
+        Console.WriteLine(JsonSerializer.Serialize(new { @case = name, seconds = times[times.Count / 2], peak_rss_mb = MemoryPressure.PeakResidentMegabytes() }));
         return 0;
-    }
-
-    static double PeakRssMb()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:"))
-                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-        return double.NaN;
     }
 
     static Action MakeCase(string name)

@@ -78,15 +78,7 @@ public static class DemoCommand
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"loss {losses.Take(3).Average():F3} (first 3 iterations) -> {losses.TakeLast(3).Average():F3} (last 3); {iterations / secs:F2} it/s; pixel accuracy on a held-out synthetic scene {acc:P1}"));
         Console.WriteLine($"checkpoint: {Path.GetFullPath(path)} (reloads to {(identical ? "bit-identical" : "DIFFERENT")} outputs)");
-        Console.WriteLine($"peak memory: {PeakRssMb():F0} MB");
+        Console.WriteLine($"peak memory: {MemoryPressure.PeakResidentMegabytes():F0} MB");
         return identical ? 0 : 1;
-    }
-
-    static double PeakRssMb()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-        return double.NaN;
     }
 }

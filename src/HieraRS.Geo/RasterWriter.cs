@@ -127,6 +127,7 @@ public sealed unsafe class RasterWriter : IDisposable
             try
             {
                 var copy = Gdal.GDALCreateCopy(cog, final, ds, 0, opts, IntPtr.Zero, IntPtr.Zero);
+                if (copy == IntPtr.Zero) File.Delete(final); // no partial COG left beside the output
                 Gdal.Check(copy != IntPtr.Zero, Path, "writing the COG");
                 Gdal.GDALClose(copy);
             }

@@ -119,23 +119,21 @@ public sealed class SGD : Optimizer
 
     protected override void Update(Span<float> p, ReadOnlySpan<float> grad, Dictionary<string, Tensor> st, int[] shape, long step, ParamGroup g)
     {
-        var d = new float[p.Length];
-        grad.CopyTo(d);
-        if (g.WeightDecay != 0) TensorPrimitives.MultiplyAdd(p, (float)g.WeightDecay, d, d);
-        if (Momentum != 0)
+        // torch 1.13 per element: d = g + wd*p; buf = d (first step) or m*buf + (1-dampening)*d;
+        // update = nesterov ? d + m*buf : buf (d without momentum); p -= lr*update
+        float wd = (float)g.WeightDecay, lr = (float)g.Lr, m = (float)Momentum, damp = (float)(1 - Dampening);
+        bool fresh = Momentum != 0 && !st.ContainsKey("momentum_buffer");
+        var buf = Momentum != 0 ? StateTensor(st, "momentum_buffer", shape).Span : Span<float>.Empty;
+        for (int i = 0; i < p.Length; i++)
         {
-            bool fresh = !st.ContainsKey("momentum_buffer");
-            var buf = StateTensor(st, "momentum_buffer", shape).Span;
-            if (fresh) d.CopyTo(buf);
-            else
+            float d = grad[i] + wd * p[i];
+            if (Momentum != 0)
             {
-                TensorPrimitives.Multiply(buf, (float)Momentum, buf);
-                TensorPrimitives.MultiplyAdd(d, (float)(1 - Dampening), buf, buf);
+                buf[i] = fresh ? d : m * buf[i] + damp * d;
+                d = Nesterov ? d + m * buf[i] : buf[i];
             }
-            if (Nesterov) TensorPrimitives.MultiplyAdd(buf, (float)Momentum, d, d);
-            else buf.CopyTo(d);
+            p[i] -= lr * d;
         }
-        TensorPrimitives.MultiplyAdd(d, (float)-g.Lr, p, p);
     }
 }
 

@@ -17,6 +17,16 @@ public static class MemoryPressure
     public static long CollectEveryBytes { get; set; } =
         long.TryParse(Environment.GetEnvironmentVariable("HIERARS_GC_EVERY_MB"), out var mb) ? mb << 20 : 128L << 20;
 
+    /// <summary>Peak resident memory of this process in MB (VmHWM), NaN where /proc is not available.</summary>
+    public static double PeakResidentMegabytes()
+    {
+        if (!File.Exists("/proc/self/status")) return double.NaN;
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+        return double.NaN;
+    }
+
     internal static void Allocated(long bytes)
     {
         long limit = CollectEveryBytes;

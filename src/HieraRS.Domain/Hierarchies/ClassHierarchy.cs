@@ -44,12 +44,12 @@ public sealed class ClassHierarchy
 
     readonly int[][][] ancestor; // ancestor[from][to][class of from] = its ancestor at level to (to <= from), -1 if it depends on the branch
     readonly int[][] paths;
-    readonly HashSet<string> pathKeys;
+    readonly HashSet<long> pathKeys; // mixed-radix code of each valid path (IsValidPath runs per pixel)
 
     public ClassHierarchy(string name, string description, IReadOnlyList<HierarchyLevel> levels, LabelEncoding? encoding = null,
         IReadOnlyList<SourceCorrespondence>? sources = null)
     {
-        if (levels.Count == 0) throw new ArgumentException($"hierarchy '{name}' has no levels");
+        if (levels.Count is 0 or > 7) throw new ArgumentException($"hierarchy '{name}' has {levels.Count} levels; 1 to 7 are supported");
         if (levels.Any(l => l.Count == 0 || l.Count > 255)) throw new ArgumentException($"hierarchy '{name}': every level needs 1..255 classes");
         for (int l = 0; l < levels.Count; l++)
             foreach (var c in levels[l].Classes)
@@ -69,7 +69,7 @@ public sealed class ClassHierarchy
             all.AddRange(found.OrderBy(p => string.Join(",", p)));
         }
         paths = all.ToArray();
-        pathKeys = paths.Select(p => string.Join(",", p)).ToHashSet();
+        pathKeys = paths.Select(p => PathKey(p)).ToHashSet();
 
         ancestor = new int[levels.Count][][];
         for (int from = 0; from < levels.Count; from++)
@@ -133,7 +133,20 @@ public sealed class ClassHierarchy
     public int PathCount => paths.Length;
 
     /// <summary>Whether per-level labels form a valid path.</summary>
-    public bool IsValidPath(ReadOnlySpan<int> labels) => labels.Length == Depth && pathKeys.Contains(string.Join(",", labels.ToArray()));
+    public bool IsValidPath(ReadOnlySpan<int> labels)
+    {
+        if (labels.Length != Depth) return false;
+        for (int l = 0; l < Depth; l++) if ((uint)labels[l] >= (uint)Levels[l].Count) return false;
+        return pathKeys.Contains(PathKey(labels));
+    }
+
+    /// <summary>Labels as one number: each level a digit of base 256 (levels have at most 255 classes).</summary>
+    static long PathKey(ReadOnlySpan<int> labels)
+    {
+        long key = 0;
+        foreach (var v in labels) key = key * 256 + v;
+        return key;
+    }
 
     public int ClassId(int level, string name)
     {

@@ -54,12 +54,9 @@ public static partial class F
                 }
             }
         });
-        var inputs = new List<Tensor> { x };
-        if (weight is not null) inputs.Add(weight);
-        if (bias is not null) inputs.Add(bias);
         bool needX = x.RequiresGrad;
         var xShape = x.Shape.ToArray();
-        return Tensor.Record(y, "batch_norm", inputs.ToArray(), gy =>
+        return Tensor.Record(y, "batch_norm", AffineInputs(x, weight, bias), gy =>
         {
             var gc = gy.Contiguous();
             float[] gs = gc.Storage; int go = gc.Offset;
@@ -105,19 +102,7 @@ public static partial class F
     {
         int n = x.Size(0), c = x.Size(1);
         if (c % groups != 0) throw new ArgumentException($"group_norm: {c} channels do not split into {groups} groups");
-        int s = x.Numel / (n * c), gsz = c / groups * s;
-        var xc = x.Contiguous();
-        var (stat, y) = Normalize(xc, n * groups, gsz, 1, eps);
-        var affShape = new int[x.Rank]; Array.Fill(affShape, 1); affShape[1] = c;
-        var yAff = Affine(y, weight, bias, affShape);
-        bool needX = x.RequiresGrad;
-        int[] reduce = [0, .. Enumerable.Range(2, x.Rank - 2)];
-        return Tensor.Record(yAff.Out, "group_norm", AffineInputs(x, weight, bias), gy =>
-        {
-            var gxhat = weight is null ? gy.Contiguous() : Tensor.Binary(gy, weight.Detach().Reshape(affShape), BinaryOp.Mul);
-            var gx = needX ? NormalizeBackward(gxhat, y, stat, n * groups, gsz, 1) : null;
-            return AffineGrads(gx, gy, y, weight, bias, reduce);
-        });
+        return NormalizedAffine("group_norm", x, n * groups, x.Numel / (n * groups), 1, 1, weight, bias, eps);
     }
 
     /// <summary>
@@ -128,17 +113,28 @@ public static partial class F
     {
         int d = ShapeUtil.NormDim(dim, x.Rank);
         var (outer, size, inner) = ShapeUtil.Split3(x.Shape, d);
-        var xc = x.Contiguous();
-        var (stat, y) = Normalize(xc, outer, size, inner, eps);
-        var affShape = new int[x.Rank]; Array.Fill(affShape, 1); affShape[d] = size;
-        var yAff = Affine(y, weight, bias, affShape);
-        var others = Enumerable.Range(0, x.Rank).Where(i => i != d).ToArray();
+        return NormalizedAffine("layer_norm", x, outer, size, inner, d, weight, bias, eps);
+    }
+
+    /// <summary>
+    /// Normalises x viewed as [outer, size, inner] over its middle dim, then scales and shifts by
+    /// per-channel weight and bias along <paramref name="affineDim"/> of x.
+    /// </summary>
+    static Tensor NormalizedAffine(string name, Tensor x, int outer, int size, int inner, int affineDim, Tensor? weight, Tensor? bias, float eps)
+    {
+        var (stat, xhat) = Normalize(x.Contiguous(), outer, size, inner, eps);
+        var affShape = new int[x.Rank]; Array.Fill(affShape, 1); affShape[affineDim] = x.Size(affineDim);
+        var y = xhat;
+        if (weight is not null) y = Tensor.Binary(y, weight.Detach().Reshape(affShape), BinaryOp.Mul);
+        if (bias is not null) y = Tensor.Binary(y, bias.Detach().Reshape(affShape), BinaryOp.Add);
+        if (ReferenceEquals(y, xhat)) y = xhat.CloneData(); // the output must not alias the saved xhat
         bool needX = x.RequiresGrad;
-        return Tensor.Record(yAff.Out, "layer_norm", AffineInputs(x, weight, bias), gy =>
+        var others = Enumerable.Range(0, x.Rank).Where(i => i != affineDim).ToArray();
+        return Tensor.Record(y, name, AffineInputs(x, weight, bias), gy =>
         {
             var gxhat = weight is null ? gy.Contiguous() : Tensor.Binary(gy, weight.Detach().Reshape(affShape), BinaryOp.Mul);
-            var gx = needX ? NormalizeBackward(gxhat, y, stat, outer, size, inner) : null;
-            return AffineGrads(gx, gy, y, weight, bias, others);
+            var gx = needX ? NormalizeBackward(gxhat, xhat, stat, outer, size, inner) : null;
+            return AffineGrads(gx, gy, xhat, weight, bias, others);
         });
     }
 
@@ -156,15 +152,6 @@ public static partial class F
         if (w is not null) l.Add(w.RequiresGrad ? Tensor.Binary(gy, xhat, BinaryOp.Mul).Sum(reduceDims).Reshape(w.Shape.ToArray()) : null);
         if (b is not null) l.Add(b.RequiresGrad ? gy.Sum(reduceDims).Reshape(b.Shape.ToArray()) : null);
         return l.ToArray();
-    }
-
-    static (Tensor Out, bool Fresh) Affine(Tensor xhat, Tensor? w, Tensor? b, int[] affShape)
-    {
-        var y = xhat;
-        if (w is not null) y = Tensor.Binary(y, w.Detach().Reshape(affShape), BinaryOp.Mul);
-        if (b is not null) y = Tensor.Binary(y, b.Detach().Reshape(affShape), BinaryOp.Add);
-        if (ReferenceEquals(y, xhat)) y = xhat.CloneData();
-        return (y, true);
     }
 
     /// <summary>
@@ -186,9 +173,8 @@ public static partial class F
                 if (inner == 1)
                 {
                     var row = xs.AsSpan(xo + b, size);
-                    double mu = TensorPrimitives.Sum(row) / (double)size, acc = 0;
-                    foreach (var v in row) { double dv = v - mu; acc += dv * dv; }
-                    float inv = (float)(1.0 / Math.Sqrt(acc / size + eps));
+                    double mu = SpanMath.SumDouble(row) / size;
+                    float inv = (float)(1.0 / Math.Sqrt(SpanMath.SumSquaredDeviation(row, (float)mu) / size + eps));
                     invstd[o] = inv;
                     SpanMath.ScaleShift(row, inv, (float)(-mu * inv), ys.AsSpan(b, size));
                     continue;
