@@ -23,10 +23,13 @@ public static class HierarchyCommand
                     Print(level + 1, child.Id, indent + "    ");
         }
         foreach (var root in h.Levels[0].Classes) Print(0, root.Id, "");
-        var e = h.Encoding;
-        var byClass = e.Values.GroupBy(kv => kv.Value).OrderBy(g => g.Key)
-            .Select(g => $"{string.Join(",", g.Select(kv => kv.Key).Order())}->{h.Levels[e.Level].Classes[g.Key].Name}");
-        Console.WriteLine($"label files: level {e.Level + 1} ({h.Levels[e.Level].Name}); {string.Join("; ", byClass)}; unlabelled: {(e.Unlabelled.Count == 0 ? "none" : string.Join(",", e.Unlabelled.Order()))}");
+        foreach (var e in h.Encodings.Values)
+        {
+            var byClass = e.Values.GroupBy(kv => kv.Value).OrderBy(g => g.Key)
+                .Select(g => $"{string.Join(",", g.Select(kv => kv.Key).Order())}->{h.Levels[e.Level].Classes[g.Key].Name}");
+            Console.WriteLine($"label encoding '{e.Name}': level {e.Level + 1} ({h.Levels[e.Level].Name}); {string.Join("; ", byClass)}; " +
+                $"unlabelled: {(e.Unlabelled.Count == 0 ? "none" : string.Join(",", e.Unlabelled.Order()))}");
+        }
         foreach (var s in h.Sources)
             Console.WriteLine($"from {s.SourceHierarchy}, level {s.Level + 1}: " +
                 string.Join("; ", s.Classes.Select(kv => $"{h.Levels[s.Level].Classes[kv.Key].Name} = {string.Join(" + ", kv.Value)}")));

@@ -86,6 +86,32 @@ public class HierarchyTests
     }
 
     [Fact]
+    public void Fbp24TableMatchesMethod()
+    {
+        // method.md 1.1: FBP id -> MM-5B file value (1..18, class = value - 1; 0 = unlabelled)
+        int[] fileValue = [0, 9, 1, 2, 2, 3, 3, 3, 13, 4, 5, 6, 10, 7, 8, 8, 0, 18, 11, 12, 13, 14, 15, 16, 17];
+        var mm = HierarchyLoader.Builtin("mm5b");
+        var t = mm.GetEncoding("fbp24").ByteTable();
+        for (int fbp = 0; fbp < fileValue.Length; fbp++)
+            Assert.Equal(fileValue[fbp] == 0 ? ClassHierarchy.Ignore : fileValue[fbp] - 1, t[fbp]);
+        Assert.Equal(-1, t[25]);
+        Assert.Equal(2, mm.GetEncoding("fbp24").Level);
+        var e = Assert.Throws<InvalidDataException>(() => ClassHierarchy.Decode([2, 25], new byte[2], t, "fbp.tif", width: 2));
+        Assert.Contains("fbp.tif: label value 25 at row 0, column 1", e.Message);
+        Assert.Throws<KeyNotFoundException>(() => mm.GetEncoding("nope"));
+    }
+
+    [Fact]
+    public void GidHasFineAndCoarseEncodings()
+    {
+        var gid = HierarchyLoader.Builtin("gid");
+        Assert.Equal(2, gid.Encoding.Level);
+        var g5 = gid.GetEncoding("gid5");
+        Assert.Equal(1, g5.Level);
+        Assert.Equal(new short[] { 0, 1, 2, 3, 4, 255, -1 }, g5.ByteTable()[..7]);
+    }
+
+    [Fact]
     public void JsonFilesLoadLikeYaml()
     {
         var h = HierarchyLoader.Parse("""

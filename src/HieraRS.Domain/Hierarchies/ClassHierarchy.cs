@@ -19,9 +19,25 @@ public sealed record HierarchyLevel(string Name, IReadOnlyList<HierarchyClass> C
 
 /// <summary>
 /// How label files store classes: stored value -> class of <see cref="Level"/> (usually the finest),
-/// and the stored values that mean "no label".
+/// and the stored values that mean "no label". A tree may know several (MM-5B's own files and the
+/// FBP-24 originals; GID-15 files at L3 and GID-5 files at L2), each under a name.
 /// </summary>
-public sealed record LabelEncoding(int Level, IReadOnlyDictionary<long, int> Values, IReadOnlySet<long> Unlabelled);
+public sealed record LabelEncoding(int Level, IReadOnlyDictionary<long, int> Values, IReadOnlySet<long> Unlabelled)
+{
+    public string Name { get; init; } = ClassHierarchy.DefaultEncoding;
+
+    /// <summary>
+    /// Stored byte value -> class (Ignore for unlabelled, -1 for a value the encoding does not know):
+    /// decoding a whole label image is then one lookup per pixel.
+    /// </summary>
+    public short[] ByteTable()
+    {
+        var t = new short[256];
+        for (int v = 0; v < 256; v++)
+            t[v] = Values.TryGetValue(v, out int c) ? (short)c : Unlabelled.Contains(v) ? ClassHierarchy.Ignore : (short)-1;
+        return t;
+    }
+}
 
 /// <summary>For a transfer target: which source-tree classes each target class of a level stands for.</summary>
 public sealed record SourceCorrespondence(string SourceHierarchy, int Level, IReadOnlyDictionary<int, IReadOnlyList<string>> Classes);
@@ -39,7 +55,12 @@ public sealed class ClassHierarchy
     public string Name { get; }
     public string Description { get; }
     public IReadOnlyList<HierarchyLevel> Levels { get; }
-    public LabelEncoding Encoding { get; }
+    public const string DefaultEncoding = "default";
+
+    /// <summary>The default label encoding.</summary>
+    public LabelEncoding Encoding => Encodings[DefaultEncoding];
+    /// <summary>Every label encoding by name ("default" always present).</summary>
+    public IReadOnlyDictionary<string, LabelEncoding> Encodings { get; }
     public IReadOnlyList<SourceCorrespondence> Sources { get; }
 
     readonly int[][][] ancestor; // ancestor[from][to][class of from] = its ancestor at level to (to <= from), -1 if it depends on the branch
@@ -47,7 +68,7 @@ public sealed class ClassHierarchy
     readonly HashSet<long> pathKeys; // mixed-radix code of each valid path (IsValidPath runs per pixel)
 
     public ClassHierarchy(string name, string description, IReadOnlyList<HierarchyLevel> levels, LabelEncoding? encoding = null,
-        IReadOnlyList<SourceCorrespondence>? sources = null)
+        IReadOnlyList<SourceCorrespondence>? sources = null, IEnumerable<LabelEncoding>? otherEncodings = null)
     {
         if (levels.Count is 0 or > 7) throw new ArgumentException($"hierarchy '{name}' has {levels.Count} levels; 1 to 7 are supported");
         if (levels.Any(l => l.Count == 0 || l.Count > 255)) throw new ArgumentException($"hierarchy '{name}': every level needs 1..255 classes");
@@ -56,8 +77,17 @@ public sealed class ClassHierarchy
                 if ((l == 0) != (c.Parents.Count == 0) || c.Parents.Any(p => l == 0 || (uint)p >= (uint)levels[l - 1].Count))
                     throw new ArgumentException($"hierarchy '{name}': class '{c.Name}' of level {l + 1} has bad parents");
         Name = name; Description = description; Levels = levels;
-        Encoding = encoding ?? new LabelEncoding(levels.Count - 1,
-            Enumerable.Range(0, levels[^1].Count).ToDictionary(i => (long)i, i => i), new HashSet<long> { Ignore });
+        var encodings = new Dictionary<string, LabelEncoding>(StringComparer.OrdinalIgnoreCase)
+        {
+            [DefaultEncoding] = (encoding ?? new LabelEncoding(levels.Count - 1,
+                Enumerable.Range(0, levels[^1].Count).ToDictionary(i => (long)i, i => i), new HashSet<long> { Ignore })) with { Name = DefaultEncoding },
+        };
+        foreach (var e in otherEncodings ?? [])
+            if (!encodings.TryAdd(e.Name, e)) throw new ArgumentException($"hierarchy '{name}': encoding '{e.Name}' given twice");
+        foreach (var e in encodings.Values)
+            if (e.Level < 0 || e.Level >= levels.Count || e.Values.Values.Any(c => (uint)c >= (uint)levels[e.Level].Count))
+                throw new ArgumentException($"hierarchy '{name}': encoding '{e.Name}' maps values to classes outside level {e.Level + 1}");
+        Encodings = encodings;
         Sources = sources ?? Array.Empty<SourceCorrespondence>();
 
         // every root-to-leaf path, leaf by leaf, following all parents
@@ -176,18 +206,38 @@ public sealed class ClassHierarchy
         }
     }
 
+    /// <summary>The encoding of that name ("default" when null); an unknown name is an error listing the known ones.</summary>
+    public LabelEncoding GetEncoding(string? name) =>
+        Encodings.TryGetValue(name ?? DefaultEncoding, out var e) ? e
+            : throw new KeyNotFoundException($"hierarchy '{Name}' has no label encoding '{name}' (it has: {string.Join(", ", Encodings.Keys)})");
+
     /// <summary>
     /// Stored label values to class ids of the encoding's level (Ignore for unlabelled values);
     /// a value the encoding does not know is an error naming it.
     /// </summary>
-    public void Decode(ReadOnlySpan<long> stored, Span<byte> classes, string source = "labels")
+    public void Decode(ReadOnlySpan<long> stored, Span<byte> classes, string source = "labels", string? encoding = null)
     {
+        var e = GetEncoding(encoding);
         for (int i = 0; i < stored.Length; i++)
         {
             long v = stored[i];
-            if (Encoding.Values.TryGetValue(v, out int c)) classes[i] = (byte)c;
-            else if (Encoding.Unlabelled.Contains(v)) classes[i] = Ignore;
-            else throw new InvalidDataException($"{source}: value {v} at pixel {i} is not in the label encoding of hierarchy '{Name}'");
+            if (e.Values.TryGetValue(v, out int c)) classes[i] = (byte)c;
+            else if (e.Unlabelled.Contains(v)) classes[i] = Ignore;
+            else throw new InvalidDataException($"{source}: value {v} at pixel {i} is not in the label encoding '{e.Name}' of hierarchy '{Name}'");
+        }
+    }
+
+    /// <summary>Byte label values through a table from <see cref="LabelEncoding.ByteTable"/>; an unknown value is an error naming it and its pixel.</summary>
+    public static void Decode(ReadOnlySpan<byte> stored, Span<byte> classes, ReadOnlySpan<short> table, string source, int width = 0)
+    {
+        for (int i = 0; i < stored.Length; i++)
+        {
+            short c = table[stored[i]];
+            if (c < 0)
+                throw new InvalidDataException(width > 0
+                    ? $"{source}: label value {stored[i]} at row {i / width}, column {i % width} is not in the label encoding"
+                    : $"{source}: label value {stored[i]} at pixel {i} is not in the label encoding");
+            classes[i] = (byte)c;
         }
     }
 

@@ -44,7 +44,7 @@ public static class HierarchyLoader
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new HierarchyException($"{source}:1: expected a mapping with 'name' and 'levels'");
         var ctx = new Context(source);
-        ctx.AllowedKeys(root, "name", "description", "levels", "encoding", "sources");
+        ctx.AllowedKeys(root, "name", "description", "levels", "encoding", "encodings", "sources");
         string name = ctx.Scalar(root, "name");
         string description = ctx.OptionalScalar(root, "description") ?? "";
         var levelsNode = ctx.Sequence(root, "levels");
@@ -63,7 +63,17 @@ public static class HierarchyLoader
             ? ParseEncoding(ctx, ctx.Mapping(en, "encoding"), levels) : null;
         var sources = root.Children.TryGetValue(new YamlScalarNode("sources"), out var sn)
             ? ((YamlSequenceNode)sn).Children.Select(s => ParseSource(ctx, ctx.Mapping(s, "source"), levels)).ToList() : null;
-        return new ClassHierarchy(name, description, levels, encoding, sources);
+        var others = new List<LabelEncoding>();
+        if (root.Children.TryGetValue(new YamlScalarNode("encodings"), out var ens))
+            foreach (var (k, v) in ctx.Mapping(ens, "encodings").Children)
+            {
+                string ename = (k as YamlScalarNode)?.Value ?? "";
+                if (ename.Length == 0 || string.Equals(ename, ClassHierarchy.DefaultEncoding, StringComparison.OrdinalIgnoreCase)
+                    || others.Any(o => string.Equals(o.Name, ename, StringComparison.OrdinalIgnoreCase)))
+                    throw ctx.Error(k, $"encoding name '{ename}' is empty, 'default' (that is 'encoding') or given twice");
+                others.Add(ParseEncoding(ctx, ctx.Mapping(v, $"encoding '{ename}'"), levels) with { Name = ename });
+            }
+        return new ClassHierarchy(name, description, levels, encoding, sources, others);
     }
 
     static HierarchyLevel ParseLevel(Context ctx, string lname, YamlSequenceNode cs, HierarchyLevel? above)
