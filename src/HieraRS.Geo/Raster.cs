@@ -5,13 +5,15 @@ namespace HieraRS.Geo;
 /// <summary>
 /// A raster opened read-only through GDAL (GeoTIFF, COG, PNG, JPEG, VRT, JP2 where the driver exists).
 /// Reads windows of chosen bands, band-sequential, converted to float32 or bytes by GDAL. A GDAL
-/// handle is not thread-safe: open one Raster per thread (opening is cheap); calls on one instance
-/// are serialised.
+/// handle is not thread-safe, so every thread that reads gets its own handle to the file (opened on
+/// its first read, closed with the raster): reads from several threads run concurrently.
 /// </summary>
 public sealed unsafe class Raster : IDisposable
 {
-    IntPtr ds;
+    IntPtr ds; // the handle of the opening thread: metadata, and reads on that thread
     readonly object gate = new();
+    readonly ThreadLocal<IntPtr> perThread;
+    readonly int ownerThread = Environment.CurrentManagedThreadId;
 
     public string Path { get; }
     public int Width { get; }
@@ -30,6 +32,7 @@ public sealed unsafe class Raster : IDisposable
     Raster(string path, IntPtr handle)
     {
         Path = path; ds = handle;
+        perThread = new ThreadLocal<IntPtr>(OpenHandle, trackAllValues: true);
         Width = Gdal.GDALGetRasterXSize(ds); Height = Gdal.GDALGetRasterYSize(ds); BandCount = Gdal.GDALGetRasterCount(ds);
         BandTypes = new RasterType[BandCount]; NoData = new double?[BandCount]; Descriptions = new string[BandCount];
         for (int b = 0; b < BandCount; b++)
@@ -56,9 +59,36 @@ public sealed unsafe class Raster : IDisposable
         Gdal.Init();
         if (!File.Exists(path) && !path.StartsWith("/vsi", StringComparison.Ordinal))
             throw new FileNotFoundException($"{path}: no such raster file", path);
+        return new Raster(path, OpenHandle(path));
+    }
+
+    static IntPtr OpenHandle(string path)
+    {
         var h = Gdal.GDALOpenEx(path, Gdal.OfRaster | Gdal.OfVerboseError, null, null, null);
         Gdal.Check(h != IntPtr.Zero, path, "opening the raster");
-        return new Raster(path, h);
+        return h;
+    }
+
+    IntPtr OpenHandle()
+    {
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(ds == IntPtr.Zero, this);
+            return Environment.CurrentManagedThreadId == ownerThread ? ds : OpenHandle(Path);
+        }
+    }
+
+    /// <summary>
+    /// Windows covering the raster on a grid of <paramref name="blocksPerWindow"/> natural blocks per
+    /// side, row by row (edge windows clipped): reads that follow it decompress every block once.
+    /// </summary>
+    public IEnumerable<(int X, int Y, int Width, int Height)> BlockWindows(int blocksPerWindow = 1)
+    {
+        if (blocksPerWindow < 1) throw new ArgumentOutOfRangeException(nameof(blocksPerWindow));
+        int bw = BlockSize.Width * blocksPerWindow, bh = BlockSize.Height * blocksPerWindow;
+        for (int y = 0; y < Height; y += bh)
+            for (int x = 0; x < Width; x += bw)
+                yield return (x, y, Math.Min(bw, Width - x), Math.Min(bh, Height - y));
     }
 
     /// <summary>Reads bands (1-based) of the window into dest as [band][row][col] float32.</summary>
@@ -76,32 +106,28 @@ public sealed unsafe class Raster : IDisposable
         foreach (var b in bands)
             if (b < 1 || b > BandCount) throw new ArgumentOutOfRangeException(nameof(bands), $"{Path}: band {b} outside 1..{BandCount}");
         if (dest.Length < (long)w * h * bands.Length * size) throw new ArgumentException($"{Path}: buffer too small for the window");
-        lock (gate)
-        {
-            ObjectDisposedException.ThrowIf(ds == IntPtr.Zero, this);
-            fixed (byte* p = dest)
-            fixed (int* bm = bands)
-                Gdal.Check(Gdal.GDALDatasetRasterIO(ds, Gdal.Read, x, y, w, h, p, w, h, (int)type, bands.Length, bm, 0, 0, 0) == 0,
-                    Path, $"reading window ({x}, {y}, {w} x {h})");
-        }
+        ObjectDisposedException.ThrowIf(ds == IntPtr.Zero, this);
+        var handle = perThread.Value;
+        fixed (byte* p = dest)
+        fixed (int* bm = bands)
+            Gdal.Check(Gdal.GDALDatasetRasterIO(handle, Gdal.Read, x, y, w, h, p, w, h, (int)type, bands.Length, bm, 0, 0, 0) == 0,
+                Path, $"reading window ({x}, {y}, {w} x {h})");
     }
 
     /// <summary>The colour table of a band (index -> RGB), or null.</summary>
     public (byte R, byte G, byte B)[]? ColorTable(int band)
     {
-        lock (gate)
+        if (band < 1 || band > BandCount) throw new ArgumentOutOfRangeException(nameof(band), $"{Path}: band {band} outside 1..{BandCount}");
+        var ct = Gdal.GDALGetRasterColorTable(Gdal.GDALGetRasterBand(perThread.Value, band));
+        if (ct == IntPtr.Zero) return null;
+        int n = Gdal.GDALGetColorEntryCount(ct);
+        var r = new (byte, byte, byte)[n];
+        for (int i = 0; i < n; i++)
         {
-            var ct = Gdal.GDALGetRasterColorTable(Gdal.GDALGetRasterBand(ds, band));
-            if (ct == IntPtr.Zero) return null;
-            int n = Gdal.GDALGetColorEntryCount(ct);
-            var r = new (byte, byte, byte)[n];
-            for (int i = 0; i < n; i++)
-            {
-                short* e = Gdal.GDALGetColorEntry(ct, i);
-                r[i] = ((byte)e[0], (byte)e[1], (byte)e[2]);
-            }
-            return r;
+            short* e = Gdal.GDALGetColorEntry(ct, i);
+            r[i] = ((byte)e[0], (byte)e[1], (byte)e[2]);
         }
+        return r;
     }
 
     public void Dispose()
@@ -109,6 +135,9 @@ public sealed unsafe class Raster : IDisposable
         lock (gate)
         {
             if (ds == IntPtr.Zero) return;
+            foreach (var h in perThread.Values)
+                if (h != ds) Gdal.GDALClose(h);
+            perThread.Dispose();
             Gdal.GDALClose(ds);
             ds = IntPtr.Zero;
         }

@@ -52,6 +52,35 @@ public class RasterTests
     }
 
     [Fact]
+    public void ConcurrentReadsOnOneRasterAgreeWithSerialReads()
+    {
+        // a tiled file with many blocks, read block by block from 4 threads at once
+        string path = Temp("tiled.tif");
+        var data = Enumerable.Range(0, 700 * 530).Select(i => (float)((i * 2654435761L) % 1000)).ToArray();
+        using (var w = RasterWriter.Create(path, 700, 530, 1, RasterType.Float32, new GeoTiffOptions { TileSize = 128 }))
+        {
+            w.Write(0, 0, 700, 530, [1], data);
+            w.Commit();
+        }
+        using var r = Raster.Open(path);
+        Assert.Equal((128, 128), r.BlockSize);
+        var windows = r.BlockWindows().ToList();
+        Assert.Equal(6 * 5, windows.Count); // ceil(700/128) x ceil(530/128)
+        Assert.Equal(700L * 530, windows.Sum(w => (long)w.Width * w.Height));
+        Assert.Equal((640, 512, 60, 18), windows[^1]);
+        var got = new float[700 * 530];
+        Parallel.ForEach(Enumerable.Range(0, 40).SelectMany(_ => windows), new ParallelOptions { MaxDegreeOfParallelism = 4 }, win =>
+        {
+            var buf = new float[win.Width * win.Height];
+            r.Read(win.X, win.Y, win.Width, win.Height, [1], buf);
+            for (int y = 0; y < win.Height; y++)
+                buf.AsSpan(y * win.Width, win.Width).CopyTo(got.AsSpan((win.Y + y) * 700 + win.X, win.Width));
+        });
+        Assert.Equal(data, got);
+        Assert.Equal(4, r.BlockWindows(4).Count()); // 512-pixel windows: 2 x 2, clipped
+    }
+
+    [Fact]
     public void GeoreferencedRoundTrip()
     {
         string path = Temp("map.tif");
