@@ -7,7 +7,7 @@ using System.Runtime.Intrinsics.X86;
 namespace HieraRS.Tensors;
 
 /// <summary>Small fused SIMD kernels that System.Numerics.Tensors does not offer directly.</summary>
-internal static class SpanMath
+public static class SpanMath
 {
     /// <summary>Even and odd lanes of the 16 floats at p: (p[0], p[2], ..., p[14]) and (p[1], ..., p[15]).</summary>
     public static unsafe (Vector256<float> Even, Vector256<float> Odd) Deinterleave(float* p)

@@ -1,12 +1,12 @@
 using System.Globalization;
 using System.Reflection;
-using YamlDotNet.Core;
+using HieraRS.Domain.Config;
 using YamlDotNet.RepresentationModel;
 
 namespace HieraRS.Domain.Hierarchies;
 
 /// <summary>A hierarchy file that does not validate; the message names the file, line and class at fault.</summary>
-public sealed class HierarchyException(string message) : Exception(message);
+public sealed class HierarchyException(string message) : ConfigException(message);
 
 /// <summary>
 /// Reads class hierarchies from YAML or JSON (JSON is read as YAML, so errors carry line numbers too)
@@ -38,12 +38,8 @@ public static class HierarchyLoader
     /// <summary>Parses and validates hierarchy text; <paramref name="source"/> names it in errors.</summary>
     public static ClassHierarchy Parse(string text, string source)
     {
-        var stream = new YamlStream();
-        try { stream.Load(new StringReader(text)); }
-        catch (YamlException e) { throw new HierarchyException($"{source}:{e.Start.Line}: {e.InnerException?.Message ?? e.Message}"); }
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
-            throw new HierarchyException($"{source}:1: expected a mapping with 'name' and 'levels'");
-        var ctx = new Context(source);
+        var ctx = new YamlReader(source, m => new HierarchyException(m));
+        var root = ctx.Root(text, "'name' and 'levels'");
         ctx.AllowedKeys(root, "name", "description", "levels", "encoding", "encodings", "sources");
         string name = ctx.Scalar(root, "name");
         string description = ctx.OptionalScalar(root, "description") ?? "";
@@ -76,7 +72,7 @@ public static class HierarchyLoader
         return new ClassHierarchy(name, description, levels, encoding, sources, others);
     }
 
-    static HierarchyLevel ParseLevel(Context ctx, string lname, YamlSequenceNode cs, HierarchyLevel? above)
+    static HierarchyLevel ParseLevel(YamlReader ctx, string lname, YamlSequenceNode cs, HierarchyLevel? above)
     {
         var parsed = new List<(YamlMappingNode Node, int? Id, string Name, List<int> Parents, byte[] Rgb)>();
         foreach (var cn in cs.Children)
@@ -120,7 +116,7 @@ public static class HierarchyLoader
         return new HierarchyLevel(lname, ordered.Select(x => new HierarchyClass(x.Id, x.p.Name, x.p.Parents, x.p.Rgb[0], x.p.Rgb[1], x.p.Rgb[2])).ToList());
     }
 
-    static byte[] ParseColour(Context ctx, YamlMappingNode cm, string cname)
+    static byte[] ParseColour(YamlReader ctx, YamlMappingNode cm, string cname)
     {
         if (!cm.Children.TryGetValue(new YamlScalarNode("colour"), out var node) && !cm.Children.TryGetValue(new YamlScalarNode("color"), out node))
             throw ctx.Error(cm, $"class '{cname}' has no colour ([r, g, b] or \"#rrggbb\")");
@@ -133,7 +129,7 @@ public static class HierarchyLoader
         throw ctx.Error(node, $"class '{cname}': bad colour (expected [r, g, b] with 0..255 each, or \"#rrggbb\")");
     }
 
-    static LabelEncoding ParseEncoding(Context ctx, YamlMappingNode m, List<HierarchyLevel> levels)
+    static LabelEncoding ParseEncoding(YamlReader ctx, YamlMappingNode m, List<HierarchyLevel> levels)
     {
         ctx.AllowedKeys(m, "level", "values", "unlabelled", "reduce_zero_label");
         int level = ctx.OptionalScalar(m, "level") is { } ls ? ctx.Int(m, "level", ls) - 1 : levels.Count - 1;
@@ -172,7 +168,7 @@ public static class HierarchyLoader
         return new LabelEncoding(level, values, unlabelled);
     }
 
-    static SourceCorrespondence ParseSource(Context ctx, YamlMappingNode m, List<HierarchyLevel> levels)
+    static SourceCorrespondence ParseSource(YamlReader ctx, YamlMappingNode m, List<HierarchyLevel> levels)
     {
         ctx.AllowedKeys(m, "hierarchy", "level", "classes");
         string src = ctx.Scalar(m, "hierarchy");
@@ -187,40 +183,5 @@ public static class HierarchyLoader
             map[cls.Id] = v is YamlSequenceNode seq ? seq.Children.Select(c => ((YamlScalarNode)c).Value ?? "").ToList() : [((YamlScalarNode)v).Value ?? ""];
         }
         return new SourceCorrespondence(src, level, map);
-    }
-
-    sealed class Context(string source)
-    {
-        public HierarchyException Error(YamlNode node, string message) => new($"{source}:{node.Start.Line}: {message}");
-
-        public void AllowedKeys(YamlMappingNode m, params string[] keys)
-        {
-            foreach (var k in m.Children.Keys)
-                if (k is not YamlScalarNode { Value: { } v } || !keys.Contains(v))
-                    throw Error(k, $"unknown key '{(k as YamlScalarNode)?.Value}' (expected one of: {string.Join(", ", keys)})");
-        }
-
-        public string Scalar(YamlMappingNode m, string key) =>
-            OptionalScalar(m, key) ?? throw Error(m, $"missing '{key}'");
-
-        public string? OptionalScalar(YamlMappingNode m, string key) =>
-            m.Children.TryGetValue(new YamlScalarNode(key), out var n)
-                ? n is YamlScalarNode s ? s.Value : throw Error(n, $"'{key}' must be a single value")
-                : null;
-
-        public YamlSequenceNode Sequence(YamlMappingNode m, string key) =>
-            m.Children.TryGetValue(new YamlScalarNode(key), out var n)
-                ? n as YamlSequenceNode ?? throw Error(n, $"'{key}' must be a list")
-                : throw Error(m, $"missing '{key}'");
-
-        public YamlMappingNode Mapping(YamlNode n, string what) => n as YamlMappingNode ?? throw Error(n, $"{what} must be a mapping");
-
-        public int Int(YamlMappingNode m, string key, string text) =>
-            int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v) ? v
-                : throw Error(m.Children[new YamlScalarNode(key)], $"'{key}' must be an integer, got '{text}'");
-
-        public long Long(YamlNode n, string what) =>
-            n is YamlScalarNode { Value: { } t } && long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v) ? v
-                : throw Error(n, $"{what} must be an integer, got '{(n as YamlScalarNode)?.Value}'");
     }
 }
