@@ -51,6 +51,9 @@ public static class Program
         foreach (var c in new[] { show, validate, list }) hierarchy.Subcommands.Add(c);
         root.Subcommands.Add(hierarchy);
 
+        root.Subcommands.Add(DataCommands.Synth());
+        root.Subcommands.Add(DataCommands.Stats());
+
         var info = new Command("info", "versions, threads and native libraries");
         info.SetAction(pr =>
         {

@@ -1,3 +1,5 @@
+using HieraRS.Tensors;
+
 namespace HieraRS.Geo;
 
 /// <summary>Creation options of written GeoTIFFs.</summary>
@@ -35,9 +37,7 @@ public sealed unsafe class RasterWriter : IDisposable
     {
         Gdal.Init();
         options ??= new GeoTiffOptions();
-        string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        string tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.tmp.tif");
+        string tmp = AtomicFile.TempPath(path, ".tif");
         var driver = Gdal.GDALGetDriverByName("GTiff");
         Gdal.Check(driver != IntPtr.Zero, path, "finding the GTiff driver");
         var opts = Gdal.List([

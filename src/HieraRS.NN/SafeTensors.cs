@@ -41,26 +41,17 @@ public static class SafeTensors
         }
         var json = JsonSerializer.SerializeToUtf8Bytes(header);
         int pad = (8 - json.Length % 8) % 8;
-        string tmp = path + ".tmp-" + Environment.ProcessId;
-        try
+        AtomicFile.Write(path, tmp =>
         {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                Span<byte> len = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
-                fs.Write(len);
-                fs.Write(json);
-                for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
-                foreach (var (t, type) in entries) WriteData(fs, t.Contiguous().Span, type);
-                fs.Flush(true);
-            }
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
+            using var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
+            fs.Write(len);
+            fs.Write(json);
+            for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
+            foreach (var (t, type) in entries) WriteData(fs, t.Contiguous().Span, type);
+            fs.Flush(true);
+        }, ".safetensors");
     }
 
     static void WriteData(Stream s, ReadOnlySpan<float> data, DType type)

@@ -1,4 +1,5 @@
 using HieraRS.Domain.Hierarchies;
+using HieraRS.Geo;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Data;
@@ -170,6 +171,46 @@ public sealed class SyntheticScene
                 }
         });
         return (image, labels, valid);
+    }
+
+    /// <summary>
+    /// Writes the scene as a GaoFen-2-like GeoTIFF (UInt16, band descriptions, nodata 0 when there is a
+    /// collar) and its finest labels in the tree's default encoding (byte, colour table), strip by
+    /// strip, so memory stays bounded for scenes of any size.
+    /// </summary>
+    public void Write(string imagePath, string labelPath, GeoTiffOptions? options = null, Action<long>? progress = null)
+    {
+        var enc = tree.Encoding;
+        int finest = tree.Depth - 1;
+        if (enc.Level != finest) throw new InvalidOperationException($"hierarchy '{tree.Name}': its default encoding is not of the finest level");
+        var stored = new byte[256];
+        for (int c = 0; c < tree.Levels[finest].Count; c++)
+            stored[c] = (byte)enc.Values.Where(kv => kv.Value == c).Min(kv => kv.Key);
+        byte unlabelled = enc.Unlabelled.Count > 0 ? (byte)enc.Unlabelled.Min() : ClassHierarchy.Ignore;
+        stored[ClassHierarchy.Ignore] = unlabelled;
+        using var img = RasterWriter.Create(imagePath, Width, Height, Bands, RasterType.UInt16, options);
+        using var lab = RasterWriter.Create(labelPath, Width, Height, 1, RasterType.Byte, options);
+        foreach (var w in new[] { img, lab }) { w.SetGeoTransform(GeoTransform); w.SetProjection(Projection); }
+        string[] names = Bands == 4 ? ["Blue", "Green", "Red", "NIR"] : Enumerable.Range(1, Bands).Select(b => $"Band {b}").ToArray();
+        for (int b = 0; b < Bands; b++) img.SetDescription(b + 1, names[b]);
+        if (o.NoDataCollar > 0) { img.SetNoData(NoDataValue); lab.SetNoData(unlabelled); }
+        lab.SetDescription(1, $"{tree.Levels[finest].Name} ({tree.Name}, encoding '{enc.Name}')");
+        var colours = new (byte, byte, byte)[256];
+        foreach (var c in tree.Levels[finest].Classes) colours[stored[c.Id]] = (c.R, c.G, c.B);
+        lab.SetColorTable(1, colours);
+        int[] bandList = Enumerable.Range(1, Bands).ToArray();
+        for (int y = 0; y < Height; y += 512)
+        {
+            int h = Math.Min(512, Height - y);
+            var (image, labels, _) = RenderWindow(0, y, Width, h);
+            var values = labels[finest];
+            for (int i = 0; i < values.Length; i++) values[i] = stored[values[i]];
+            img.Write(0, y, Width, h, bandList, image);
+            lab.Write(0, y, Width, h, [1], values);
+            progress?.Invoke((long)Width * h);
+        }
+        img.Commit();
+        lab.Commit();
     }
 
     bool InFootprint(int x, int y)

@@ -1,0 +1,20 @@
+using HieraRS.Domain.Config;
+using HieraRS.Geo;
+
+namespace HieraRS.Cli;
+
+/// <summary>Runs a command, turning the errors a user can fix (bad files, configs, values) into one clear line and exit code 1.</summary>
+static class Guard
+{
+    public static int Run(Func<int> body)
+    {
+        try { return body(); }
+        catch (Exception e) when (e is ConfigException or GdalException or InvalidDataException or FileNotFoundException
+            or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine();
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}
