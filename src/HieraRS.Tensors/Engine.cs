@@ -94,6 +94,18 @@ public static class Engine
 
     [ThreadStatic] static bool inParallel;
 
+    /// <summary>
+    /// Runs <paramref name="body"/> with every kernel loop on the calling thread: for background work
+    /// beside the main computation (data loading), which must not compete for the engine's workers.
+    /// </summary>
+    public static T Serial<T>(Func<T> body)
+    {
+        bool was = inParallel;
+        inParallel = true;
+        try { return body(); }
+        finally { inParallel = was; }
+    }
+
     /// <summary>True inside a worker of <see cref="For"/>: nested loops and GEMMs then run on the calling thread.</summary>
     public static bool InParallel => inParallel;
 
