@@ -1,21 +1,13 @@
+using HieraRS.Testing;
 using HieraRS.Geo;
 
 namespace HieraRS.Geo.Tests;
 
 public class RasterTests
 {
-    /// <summary>../shared/data/gid-mtl beside the repository (as in CI), found from the test's directory.</summary>
-    static string GidRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            var p = Path.Combine(d.FullName, "shared", "data", "gid-mtl");
-            if (Directory.Exists(p)) return p;
-        }
-        throw new DirectoryNotFoundException("shared/data/gid-mtl not found above " + AppContext.BaseDirectory);
-    }
+    static string GidRoot() => SharedData.GidRoot();
 
-    static string Temp(string name) => Path.Combine(Directory.CreateTempSubdirectory("hierars-geo-").FullName, name);
+    static string Temp(string name) => Path.Combine(SharedData.TempDir("hierars-geo-"), name);
 
     const string Wgs84 = "GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563]],PRIMEM[\"Greenwich\",0],UNIT[\"degree\",0.0174532925199433],AUTHORITY[\"EPSG\",\"4326\"]]";
 

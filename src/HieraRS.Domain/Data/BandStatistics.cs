@@ -41,8 +41,13 @@ public sealed class BandStatistics
                 band = buf.AsSpan(0, k);
             }
             if (band.Length == 0) continue;
-            double mb = SpanMath.SumDouble(band) / band.Length;
-            double m2b = SpanMath.SumSquaredDeviation(band, (float)mb);
+            // around a first estimate s (float block sums lose digits on large raw values), then exactly:
+            // mean = s + sum(x - s) / n, M2 = sum((x - s)^2) - n (mean - s)^2
+            float shift = (float)(SpanMath.SumDouble(band) / band.Length);
+            double dev = 0;
+            foreach (var v in band) dev += v - shift;
+            double mb = shift + dev / band.Length;
+            double m2b = SpanMath.SumSquaredDeviation(band, shift) - band.Length * (mb - shift) * (mb - shift);
             Merge(b, band.Length, mb, m2b);
         }
         Pixels += allValid ? n : s.Valid.Count(v => v != 0);
