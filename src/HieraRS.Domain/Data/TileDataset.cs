@@ -63,10 +63,10 @@ public sealed class TileDataset : ISegmentationDataset
         for (int l = 0; l < labels.Length; l++) labels[l] = new byte[n];
         if (item.LabelPath is { } lp)
         {
-            var stored = ReadLabels(lp, w, h, item.ImagePath);
-            var classes = new byte[n];
-            ClassHierarchy.Decode(stored, classes, tables[item.Encoding], lp, w);
-            Hierarchy.DeriveLevels(classes, encoding.Level, labels);
+            var (stored, lw, lh) = LabelFiles.Read(lp);
+            if (lw != w || lh != h)
+                throw new InvalidDataException($"{lp}: labels are {lw} x {lh} but the image {item.ImagePath} is {w} x {h}");
+            LabelFiles.ToLevels(Hierarchy, encoding, tables[item.Encoding], stored, w, lp, labels);
         }
         else foreach (var l in labels) l.AsSpan().Fill(ClassHierarchy.Ignore);
         var sample = new Sample(item.Id, bands.Length, h, w, image, labels, valid)
@@ -99,25 +99,5 @@ public sealed class TileDataset : ISegmentationDataset
             if (hits < 0 || bandsWithNoData > 0 && hits == bandsWithNoData) valid[i] = 0;
         }
         return valid;
-    }
-
-    /// <summary>Band 1 of a label file as bytes; values that are not integers in 0..255 are errors naming the pixel.</summary>
-    static byte[] ReadLabels(string path, int w, int h, string imagePath)
-    {
-        using var lab = Raster.Open(path);
-        if (lab.Width != w || lab.Height != h)
-            throw new InvalidDataException($"{path}: labels are {lab.Width} x {lab.Height} but the image {imagePath} is {w} x {h}");
-        var bytes = new byte[w * h];
-        if (lab.BandTypes[0] == RasterType.Byte) { lab.Read(0, 0, w, h, [1], bytes); return bytes; }
-        var values = new float[w * h];
-        lab.Read(0, 0, w, h, [1], values);
-        for (int i = 0; i < values.Length; i++)
-        {
-            float v = values[i];
-            if (!(v >= 0 && v <= 255 && v == MathF.Floor(v)))
-                throw new InvalidDataException($"{path}: label value {v} at row {i / w}, column {i % w} is not a class value (0..255)");
-            bytes[i] = (byte)v;
-        }
-        return bytes;
     }
 }

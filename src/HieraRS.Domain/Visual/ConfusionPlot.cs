@@ -17,7 +17,8 @@ public static class ConfusionPlot
         int cell = k <= 10 ? 34 : k <= 20 ? 26 : 18;
         int labelW = level.Classes.Max(c => Font5x7.TextWidth($"{c.Id} {c.Name}")) + 8;
         const int headH = 14;
-        var body = new Canvas(labelW + k * cell + 60, headH + k * cell + 24, Canvas.White);
+        const string key = "rows: truth, columns: prediction, % of row";
+        var body = new Canvas(Math.Max(labelW + k * cell + 8, labelW + Font5x7.TextWidth(key) + 8), headH + k * cell + 24, Canvas.White);
         for (int p = 0; p < k; p++)
         {
             string id = p.ToString(CultureInfo.InvariantCulture);
@@ -45,7 +46,7 @@ public static class ConfusionPlot
                 }
             }
         }
-        body.Text(labelW, headH + k * cell + 8, "rows: truth, columns: prediction, % of row", Canvas.Grey);
+        body.Text(labelW, headH + k * cell + 8, key, Canvas.Grey);
         return QuickLook.Framed(body, title, []);
     }
 
