@@ -131,6 +131,13 @@ public sealed class Dropout(float p = 0.5f) : Module
     public override Tensor Forward(Tensor x) => F.Dropout(x, P, Training);
 }
 
+/// <summary>Channel dropout (nn.Dropout2d), as MMSegmentation's decode heads apply before the classifier.</summary>
+public sealed class Dropout2d(float p = 0.5f) : Module
+{
+    public readonly float P = p;
+    public override Tensor Forward(Tensor x) => F.Dropout2d(x, P, Training);
+}
+
 /// <summary>Stochastic depth per sample (timm's DropPath).</summary>
 public sealed class DropPath(float p = 0f) : Module
 {

@@ -78,7 +78,7 @@ public class ScoringTests
     public void UpwardMapsFollowTheFirstPathThroughMultiParentLeaves()
     {
         var crop = HierarchyLoader.Builtin("crop10m"); // L3 "other" lies under (0,0) and (1,1)
-        var up = RasterScoring.UpwardMaps(crop);
+        var up = crop.UpwardMaps();
         Assert.Equal((0, 0), (up[0][0], up[1][0]));
         Assert.Equal((1, 1), (up[0][2], up[1][2]));
     }

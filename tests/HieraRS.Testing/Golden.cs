@@ -11,6 +11,10 @@ public static class Golden
 
     public static StateDict Load(string name) => SafeTensors.Load(Path.Combine(Dir, name + ".safetensors")).Tensors;
 
+    /// <summary>A fixture from another folder under fixtures/ (e.g. "bhccm").</summary>
+    public static StateDict Load(string folder, string name) =>
+        SafeTensors.Load(Path.Combine(AppContext.BaseDirectory, "fixtures", folder, name + ".safetensors")).Tensors;
+
     /// <summary>
     /// Runs f on the fixture's inputs, compares the output, then back-propagates the fixture's
     /// upstream gradient and compares every input gradient PyTorch produced.

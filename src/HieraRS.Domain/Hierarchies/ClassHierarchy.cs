@@ -65,7 +65,7 @@ public sealed class ClassHierarchy
 
     readonly int[][][] ancestor; // ancestor[from][to][class of from] = its ancestor at level to (to <= from), -1 if it depends on the branch
     readonly int[][] paths;
-    readonly HashSet<long> pathKeys; // mixed-radix code of each valid path (IsValidPath runs per pixel)
+    readonly Dictionary<long, int> pathIndex; // base-256 code of each valid path -> its index (IsValidPath runs per pixel)
 
     public ClassHierarchy(string name, string description, IReadOnlyList<HierarchyLevel> levels, LabelEncoding? encoding = null,
         IReadOnlyList<SourceCorrespondence>? sources = null, IEnumerable<LabelEncoding>? otherEncodings = null)
@@ -99,7 +99,7 @@ public sealed class ClassHierarchy
             all.AddRange(found.OrderBy(p => string.Join(",", p)));
         }
         paths = all.ToArray();
-        pathKeys = paths.Select(p => PathKey(p)).ToHashSet();
+        pathIndex = paths.Select((p, i) => (Key: PathKey(p), i)).ToDictionary(x => x.Key, x => x.i);
 
         ancestor = new int[levels.Count][][];
         for (int from = 0; from < levels.Count; from++)
@@ -162,12 +162,33 @@ public sealed class ClassHierarchy
 
     public int PathCount => paths.Length;
 
+    /// <summary>Index (in <see cref="Paths"/>) of the path formed by per-level labels, or -1 when they form none (or any is unlabelled).</summary>
+    public int PathIndex(ReadOnlySpan<int> labels)
+    {
+        if (labels.Length != Depth) return -1;
+        for (int l = 0; l < Depth; l++) if ((uint)labels[l] >= (uint)Levels[l].Count) return -1;
+        return pathIndex.TryGetValue(PathKey(labels), out int i) ? i : -1;
+    }
+
+    /// <summary>
+    /// Per level, the class on the first valid path through each finest class (255 for values that
+    /// are no class): how a flat model's finest prediction is mapped upward. With one parent per
+    /// class this is the ancestor map; a multi-parent leaf takes its first branch.
+    /// </summary>
+    public byte[][] UpwardMaps()
+    {
+        var maps = Enumerable.Range(0, Depth).Select(_ => Enumerable.Repeat(Ignore, 256).ToArray()).ToArray();
+        for (int p = paths.Length - 1; p >= 0; p--) // the first path wins
+            for (int l = 0; l < Depth; l++) maps[l][paths[p][Depth - 1]] = (byte)paths[p][l];
+        return maps;
+    }
+
     /// <summary>Whether per-level labels form a valid path.</summary>
     public bool IsValidPath(ReadOnlySpan<int> labels)
     {
         if (labels.Length != Depth) return false;
         for (int l = 0; l < Depth; l++) if ((uint)labels[l] >= (uint)Levels[l].Count) return false;
-        return pathKeys.Contains(PathKey(labels));
+        return pathIndex.ContainsKey(PathKey(labels));
     }
 
     /// <summary>Labels as one number: each level a digit of base 256 (levels have at most 255 classes).</summary>

@@ -48,7 +48,7 @@ public static class RasterScoring
         var unpredicted = new long[tree.Depth];
         var encoding = tree.GetEncoding(truthEncoding);
         var table = encoding.ByteTable();
-        var upward = UpwardMaps(tree);
+        var upward = tree.UpwardMaps();
         long totalPx = 0, donePx = 0;
         foreach (var (p, t) in pairs) { using var r = Raster.Open(t); totalPx += (long)r.Width * r.Height; }
         foreach (var (p, t) in pairs)
@@ -77,16 +77,6 @@ public static class RasterScoring
             }
         }
         return new ScoreResult(metrics, pairs, unpredicted);
-    }
-
-    /// <summary>Per level, the class on the first valid path through each finest class (the upward map of a flat prediction).</summary>
-    public static byte[][] UpwardMaps(ClassHierarchy tree)
-    {
-        var paths = tree.Paths;
-        var maps = Enumerable.Range(0, tree.Depth).Select(_ => Enumerable.Repeat(NoPrediction, 256).ToArray()).ToArray();
-        for (int p = tree.PathCount - 1; p >= 0; p--) // the first path wins
-            for (int l = 0; l < tree.Depth; l++) maps[l][paths[p, tree.Depth - 1]] = (byte)paths[p, l];
-        return maps;
     }
 
     static byte[][] ReadPrediction(ClassHierarchy tree, Raster pr, byte[][] upward, int x, int y, int w, int h)

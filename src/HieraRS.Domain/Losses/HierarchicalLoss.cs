@@ -1,0 +1,84 @@
+using HieraRS.Domain.Hierarchies;
+using HieraRS.Tensors;
+
+namespace HieraRS.Domain.Losses;
+
+/// <summary>Which loss trains the levels (method.md §3).</summary>
+public enum LossKind
+{
+    /// <summary>L_HSC = L_HCE + alpha * L_HPC (the paper's).</summary>
+    Hsc,
+    /// <summary>L_HCE alone: per-level cross-entropy, weight 1 each.</summary>
+    Hce,
+    /// <summary>Per-level cross-entropy weighted by class count (K_i + 1, normalised to sum to the depth; 5:10:19 for MM-5B).</summary>
+    ClassCountCe,
+    /// <summary>One cross-entropy on the finest level (the flat baseline).</summary>
+    Flat,
+}
+
+/// <summary>
+/// The training loss of a hierarchical (or flat) head. Cross-entropies ignore 255 and divide the sum
+/// by all pixels (MMSegmentation); L_HPC is the mean over pixels whose labels form a valid path of
+/// -log P(path), P the softmax over valid paths of the joint scores (0 when no pixel qualifies).
+/// Logits are upsampled bilinearly (align_corners = false) to the label size first.
+/// </summary>
+public sealed class HierarchicalLoss
+{
+    public ClassHierarchy Tree { get; }
+    public LossKind Kind { get; }
+    public double Alpha { get; }
+    readonly double[] levelWeights;
+    readonly Tensor?[] classWeights;
+
+    public HierarchicalLoss(ClassHierarchy tree, LossKind kind = LossKind.Hsc, double alpha = 2.0, double[]? levelWeights = null, Tensor?[]? classWeights = null)
+    {
+        Tree = tree; Kind = kind; Alpha = alpha;
+        if (levelWeights is not null && levelWeights.Length != tree.Depth)
+            throw new ArgumentException($"{levelWeights.Length} level weights for a tree of {tree.Depth} levels");
+        this.levelWeights = levelWeights ?? (kind == LossKind.ClassCountCe
+            ? tree.ClassCounts.Select(k => (k + 1.0) * tree.Depth / tree.ClassCounts.Sum(c => c + 1.0)).ToArray()
+            : Enumerable.Repeat(1.0, tree.Depth).ToArray());
+        this.classWeights = classWeights ?? new Tensor?[tree.Depth];
+    }
+
+    /// <summary>The loss and its terms (as numbers, for logs).</summary>
+    public (Tensor Loss, Dictionary<string, float> Terms) Compute(Tensor[] logits, IntTensor[] labels)
+    {
+        if (labels.Length != Tree.Depth) throw new ArgumentException($"need labels for {Tree.Depth} levels, got {labels.Length}");
+        int h = labels[0].Size(1), w = labels[0].Size(2);
+        logits = logits.Select(z => z.Size(2) == h && z.Size(3) == w ? z : F.Interpolate(z, h, w)).ToArray();
+        var terms = new Dictionary<string, float>();
+        if (Kind == LossKind.Flat)
+        {
+            if (logits.Length != 1) throw new ArgumentException("the flat loss takes the finest level's logits only");
+            var ce = Ce(logits[0], labels[^1], Tree.Depth - 1);
+            terms["ce"] = ce.Item();
+            return (ce, terms);
+        }
+        if (logits.Length != Tree.Depth) throw new ArgumentException($"need logits for {Tree.Depth} levels, got {logits.Length}");
+        Tensor? hce = null;
+        for (int l = 0; l < Tree.Depth; l++)
+        {
+            var ce = Ce(logits[l], labels[l], l);
+            terms[$"ce{l + 1}"] = ce.Item();
+            var weighted = levelWeights[l] == 1 ? ce : ce * (float)levelWeights[l];
+            hce = hce is null ? weighted : hce + weighted;
+        }
+        if (Kind != LossKind.Hsc) return (hce!, terms);
+        var hpc = Hpc(logits, labels);
+        terms["hpc"] = hpc.Item();
+        return (hce! + hpc * (float)Alpha, terms);
+    }
+
+    Tensor Ce(Tensor z, IntTensor y, int level) =>
+        F.CrossEntropy(z, y, classWeights[level], ignoreIndex: ClassHierarchy.Ignore, reduction: Reduction.MeanAll);
+
+    /// <summary>L_HPC alone (for tests and logs).</summary>
+    public Tensor Hpc(Tensor[] logits, IntTensor[] labels)
+    {
+        var target = PathScores.Targets(Tree, labels);
+        if (!target.Data.Any(t => t >= 0)) return Tensor.Scalar(0f);
+        // -log P(t_gt) = cross-entropy over the path scores (log_softmax(s) = s - logsumexp s)
+        return F.CrossEntropy(PathScores.Compute(Tree, logits), target, ignoreIndex: -1, reduction: Reduction.Mean);
+    }
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""PyTorch golden fixtures for BHCCM (merge block, head in every mode), L_HPC, L_HSC and JSPS.
+
+An independent implementation of ../shared/docs/method.md sections 2-4, written from the text.
+Writes tests/fixtures/bhccm/*.safetensors. Run with Debian's python3-torch:
+    /usr/bin/python3 tools/make_golden_bhccm.py
+"""
+import itertools
+import os
+import sys
+import zlib
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+
+sys.path.insert(0, os.path.dirname(__file__))
+from safetensors_io import save  # noqa: E402
+
+HERE = os.path.dirname(__file__)
+OUT = os.path.join(HERE, "..", "tests", "fixtures", "bhccm")
+torch.set_num_threads(1)
+
+
+def load_tree(path):
+    """Levels as lists of (name, [parent ids]); valid paths by walking parents from every leaf."""
+    doc = yaml.safe_load(open(path))
+    levels = []
+    for li, lv in enumerate(doc["levels"]):
+        names = [c["name"] for c in lv["classes"]]
+        cls = []
+        for c in lv["classes"]:
+            p = c.get("parent", [])
+            p = p if isinstance(p, list) else [p]
+            cls.append((c["name"], [levels[li - 1][0].index(q) for q in p]))
+        levels.append((names, cls))
+    n = len(levels)
+
+    def walk(level, c):
+        if level == 0:
+            return [[c]]
+        return [up + [c] for p in levels[level][1][c][1] for up in walk(level - 1, p)]
+
+    paths = [p for leaf in range(len(levels[-1][0])) for p in walk(n - 1, leaf)]
+    return [len(l[0]) for l in levels], paths
+
+
+class MergeBlock(nn.Module):
+    def __init__(self, ka, kb, relu=False):
+        super().__init__()
+        self.fc = nn.Linear(ka, kb, bias=False)
+        self.conv = nn.Conv2d(ka, kb, 1, bias=False)
+        self.spatial = nn.Conv2d(2, 1, 7, padding=3, bias=False)
+        self.relu = relu
+
+    def forward(self, x):
+        f = (lambda v: F.relu(self.fc(v))) if self.relu else self.fc
+        gmp = F.adaptive_max_pool2d(x, 1).flatten(1)
+        gap = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        c = torch.sigmoid(f(gmp) + f(gap))[:, :, None, None]
+        s = torch.sigmoid(self.spatial(torch.cat([x.max(1, keepdim=True)[0], x.mean(1, keepdim=True)], 1)))
+        return c * self.conv(x) * s
+
+
+class Bhccm(nn.Module):
+    """conv_seg = finest classifier, conv_seg_coarse.i = level i+1; bhccm.mb_a_b, bhccm.w/y/z scalars (1-based)."""
+
+    def __init__(self, c, counts, mode, relu=False):
+        super().__init__()
+        n = len(counts)
+        self.n, self.mode = n, mode
+        self.conv_seg = nn.Conv2d(c, counts[-1], 1)
+        self.conv_seg_coarse = nn.ModuleList([nn.Conv2d(c, k, 1) for k in counts[:-1]])
+        self.bhccm = nn.Module()
+        down = mode in ("c2f", "bi", "bires")
+        up = mode in ("f2c", "bi", "bires")
+        if down:
+            for b in range(1, n):
+                for a in range(b):
+                    self.bhccm.add_module(f"mb_{a + 1}_{b + 1}", MergeBlock(counts[a], counts[b], relu))
+                    self.bhccm.register_parameter(f"w{a + 1}{b + 1}", nn.Parameter(torch.ones(1)))
+                self.bhccm.register_parameter(f"w{b + 1}{b + 1}", nn.Parameter(torch.ones(1)))
+        if up:
+            for b in range(n - 2, -1, -1):
+                for a in range(n - 1, b, -1):
+                    self.bhccm.add_module(f"mb_{a + 1}_{b + 1}", MergeBlock(counts[a], counts[b], relu))
+                    self.bhccm.register_parameter(f"y{a + 1}{b + 1}", nn.Parameter(torch.ones(1)))
+                self.bhccm.register_parameter(f"y{b + 1}{b + 1}", nn.Parameter(torch.ones(1)))
+        if mode == "bires":
+            for i in range(n):
+                self.bhccm.register_parameter(f"z{i + 1}{i + 1}", nn.Parameter(torch.ones(1)))
+
+    def p(self, name):
+        return getattr(self.bhccm, name)
+
+    def mb(self, a, b, x):
+        return getattr(self.bhccm, f"mb_{a + 1}_{b + 1}")(x)
+
+    def forward(self, feat):
+        n = self.n
+        zin = [conv(feat) for conv in self.conv_seg_coarse] + [self.conv_seg(feat)]
+        if self.mode == "independent":
+            return zin
+        zm = zin
+        if self.mode in ("c2f", "bi", "bires"):
+            zm = [zin[0]]
+            for b in range(1, n):
+                acc = self.p(f"w{b + 1}{b + 1}") * zin[b]
+                for a in range(b):
+                    acc = acc + self.p(f"w{a + 1}{b + 1}") * self.mb(a, b, zin[a])
+                zm.append(acc)
+            if self.mode == "c2f":
+                return zm
+        zb = [None] * n
+        zb[n - 1] = zm[n - 1]
+        for b in range(n - 2, -1, -1):
+            acc = self.p(f"y{b + 1}{b + 1}") * zm[b]
+            for a in range(n - 1, b, -1):
+                acc = acc + self.p(f"y{a + 1}{b + 1}") * self.mb(a, b, zm[a])
+            zb[b] = acc
+        if self.mode in ("f2c", "bi"):
+            return zb
+        return [zin[i] + self.p(f"z{i + 1}{i + 1}") * zb[i] for i in range(n)]
+
+
+def path_scores(logits, paths):
+    """[N, P, H, W]: s_t = sum_i log_softmax(Z_i)[t_i]."""
+    lsm = [F.log_softmax(z, 1) for z in logits]
+    return torch.stack([sum(lsm[i][:, t[i]] for i in range(len(t))) for t in paths], 1)
+
+
+def l_hpc(logits, labels, paths):
+    s = path_scores(logits, paths)
+    logp = s - torch.logsumexp(s, 1, keepdim=True)
+    index = {tuple(t): k for k, t in enumerate(paths)}
+    n, _, h, w = s.shape
+    gt = torch.full((n, h, w), -1, dtype=torch.long)
+    for b, y, x in itertools.product(range(n), range(h), range(w)):
+        gt[b, y, x] = index.get(tuple(int(l[b, y, x]) for l in labels), -1)
+    valid = gt >= 0
+    if not valid.any():
+        return logits[0].sum() * 0
+    picked = logp.gather(1, gt.clamp(min=0)[:, None])[:, 0]
+    return -(picked[valid]).mean()
+
+
+def l_hce(logits, labels):
+    # MMSegmentation's reduction: summed CE over non-ignored pixels divided by all pixels
+    return sum(F.cross_entropy(z, y, ignore_index=255, reduction="sum") / y.numel() for z, y in zip(logits, labels))
+
+
+def jsps(logits, paths):
+    best = path_scores(logits, paths).argmax(1)
+    table = torch.tensor(paths)
+    return [table[:, i][best] for i in range(len(paths[0]))]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    counts, paths = load_tree(os.path.join(OUT, "tree.yaml"))
+    torch.manual_seed(1234)
+    c, n, h, w = 6, 2, 5, 7
+    feat = torch.randn(n, c, h, w)
+    for mode in ["independent", "c2f", "f2c", "bi", "bires", "bires_relu"]:
+        torch.manual_seed(zlib.crc32(mode.encode()))
+        m = Bhccm(c, counts, mode.replace("_relu", ""), relu=mode.endswith("_relu"))
+        with torch.no_grad():  # scalars away from 1 so every one matters
+            for name, p in m.named_parameters():
+                if p.numel() == 1:
+                    p.copy_(torch.rand(1) + 0.5)
+        x = feat.clone().requires_grad_(True)
+        outs = m(x)
+        gys = [torch.randn_like(o) for o in outs]
+        torch.autograd.backward(outs, gys)
+        t = {"x": feat, "gx": x.grad}
+        for i, (o, g) in enumerate(zip(outs, gys)):
+            t[f"y{i}"] = o.detach()
+            t[f"gy{i}"] = g
+        for name, p in m.named_parameters():
+            t[f"p.{name}"] = p.detach()
+            t[f"gp.{name}"] = p.grad
+        save(os.path.join(OUT, f"head_{mode}.safetensors"), t)
+
+    # losses and JSPS on random logits; labels mix valid paths, invalid combinations and ignores
+    torch.manual_seed(99)
+    logits = [torch.randn(n, k, h, w) * 2 for k in counts]
+    labels = []
+    pick = torch.randint(0, len(paths), (n, h, w))
+    for i in range(len(counts)):
+        labels.append(torch.tensor(paths)[:, i][pick])
+    labels[1][0, 0, :3] = 255            # partly labelled pixels: not valid for L_HPC, still in L_HCE
+    labels[2][1, 2, 1:4] = 3             # w under A/a1 or a2: labelled but not a valid path
+    labels[0][1, 4, :] = 255
+    zs = [z.clone().requires_grad_(True) for z in logits]
+    hce, hpc = l_hce(zs, labels), l_hpc(zs, labels, paths)
+    hsc = hce + 2.0 * hpc
+    hsc.backward()
+    t = {f"z{i}": z for i, z in enumerate(logits)}
+    t.update({f"label{i}": l for i, l in enumerate(labels)})
+    t.update({"hce": hce.detach().reshape(1), "hpc": hpc.detach().reshape(1), "hsc": hsc.detach().reshape(1)})
+    t.update({f"gz{i}": z.grad for i, z in enumerate(zs)})
+    for i, lab in enumerate(jsps(logits, paths)):
+        t[f"jsps{i}"] = lab
+    save(os.path.join(OUT, "loss_jsps.safetensors"), t)
+
+
+if __name__ == "__main__":
+    main()
