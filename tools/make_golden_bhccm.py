@@ -124,6 +124,43 @@ class Bhccm(nn.Module):
         return [zin[i] + self.p(f"z{i + 1}{i + 1}") * zb[i] for i in range(n)]
 
 
+class ConvModule(nn.Module):
+    """MMCV ConvModule: conv (no bias) -> BN -> ReLU, named conv / bn."""
+
+    def __init__(self, cin, cout, k, padding=0, dilation=1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, padding=padding, dilation=dilation, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class UPerHead(Bhccm):
+    """MMSegmentation's UPerHead (PPM 1,2,3,6 + FPN), its classifier replaced by BHCCM."""
+
+    def __init__(self, in_channels, c, counts, mode, scales=(1, 2, 3, 6)):
+        super().__init__(c, counts, mode)
+        self.psp_modules = nn.ModuleList([nn.Sequential(nn.AdaptiveAvgPool2d(s), ConvModule(in_channels[-1], c, 1)) for s in scales])
+        self.bottleneck = ConvModule(in_channels[-1] + len(scales) * c, c, 3, padding=1)
+        self.lateral_convs = nn.ModuleList([ConvModule(k, c, 1) for k in in_channels[:-1]])
+        self.fpn_convs = nn.ModuleList([ConvModule(c, c, 3, padding=1) for _ in in_channels[:-1]])
+        self.fpn_bottleneck = ConvModule(len(in_channels) * c, c, 3, padding=1)
+
+    def features(self, inputs):
+        x = inputs[-1]
+        psp = [x] + [F.interpolate(m(x), size=x.shape[2:], mode="bilinear", align_corners=False) for m in self.psp_modules]
+        lat = [l(inputs[i]) for i, l in enumerate(self.lateral_convs)] + [self.bottleneck(torch.cat(psp, 1))]
+        for i in range(len(lat) - 1, 0, -1):
+            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[2:], mode="bilinear", align_corners=False)
+        outs = [self.fpn_convs[i](lat[i]) for i in range(len(lat) - 1)] + [lat[-1]]
+        outs = [outs[0]] + [F.interpolate(o, size=outs[0].shape[2:], mode="bilinear", align_corners=False) for o in outs[1:]]
+        return self.fpn_bottleneck(torch.cat(outs, 1))
+
+    def forward(self, inputs):
+        return super().forward(self.features(inputs))
+
+
 def path_scores(logits, paths):
     """[N, P, H, W]: s_t = sum_i log_softmax(Z_i)[t_i]."""
     lsm = [F.log_softmax(z, 1) for z in logits]
@@ -181,6 +218,27 @@ def main():
             t[f"p.{name}"] = p.detach()
             t[f"gp.{name}"] = p.grad
         save(os.path.join(OUT, f"head_{mode}.safetensors"), t)
+
+    # UPerHead + BHCCM in training mode (batch-norm statistics included), features of 4 stages; batch 3, as
+    # with 2 images the 1x1 pool's batch norm sees two values per channel and its input gradient is zero up to eps
+    torch.manual_seed(77)
+    head = UPerHead([4, 6, 8, 10], 6, counts, "bires")
+    with torch.no_grad():
+        for name, p in head.named_parameters():
+            p.copy_(torch.rand_like(p) + 0.5 if p.numel() == 1 else torch.randn_like(p) * 0.3)
+    feats = [torch.randn(3, ch, sz, sz + 1) for ch, sz in [(4, 12), (6, 6), (8, 3), (10, 2)]]
+    xs = [f.clone().requires_grad_(True) for f in feats]
+    t = {f"p.{k}": v.detach().clone() for k, v in head.state_dict().items()}
+    outs = head(xs)
+    gys = [torch.randn_like(o) for o in outs]
+    torch.autograd.backward(outs, gys)
+    t.update({f"x{i}": f for i, f in enumerate(feats)})
+    t.update({f"gx{i}": x.grad for i, x in enumerate(xs)})
+    t.update({f"y{i}": o.detach() for i, o in enumerate(outs)})
+    t.update({f"gy{i}": g for i, g in enumerate(gys)})
+    t.update({f"gp.{k}": p.grad for k, p in head.named_parameters()})
+    t.update({f"after.{k}": v.detach() for k, v in head.state_dict().items() if "running" in k})
+    save(os.path.join(OUT, "uper_bires.safetensors"), t)
 
     # losses and JSPS on random logits; labels mix valid paths, invalid combinations and ignores
     torch.manual_seed(99)

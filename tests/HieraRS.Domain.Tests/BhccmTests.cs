@@ -122,3 +122,42 @@ public class BhccmTests
         }
     }
 }
+
+public class DecodeHeadTests
+{
+    [Fact]
+    public void UPerHeadWithBhccmMatchesPyTorchInTraining()
+    {
+        var t = Golden.Load("bhccm", "uper_bires");
+        var tree = HierarchyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "fixtures", "bhccm", "tree.yaml"));
+        var head = new UPerHead([4, 6, 8, 10], 6, tree.ClassCounts, BhccmMode.BidirectionalResidual, dropout: 0);
+        head.LoadStateDict(t.Where(kv => kv.Key.StartsWith("p.")).ToDictionary(kv => kv.Key[2..], kv => kv.Value));
+        var xs = Enumerable.Range(0, 4).Select(i => { var x = t[$"x{i}"].CloneData(); x.RequiresGrad = true; return x; }).ToArray();
+        var ys = head.Forward(xs);
+        Tensor? l = null;
+        for (int i = 0; i < 3; i++)
+        {
+            Golden.AssertClose(t[$"y{i}"], ys[i], 2e-4, $"level {i + 1} logits");
+            var term = (ys[i] * t[$"gy{i}"]).Sum();
+            l = l is null ? term : l + term;
+        }
+        l!.Backward();
+        for (int i = 0; i < 4; i++) Golden.AssertClose(t[$"gx{i}"], xs[i].Grad!, 2e-4, $"gradient of stage {i + 1}");
+        foreach (var (name, p) in head.NamedParameters())
+            Golden.AssertClose(t["gp." + name], p.Grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}"), 2e-4, $"gradient of {name}");
+        var sd = head.StateDict();
+        foreach (var (k, v) in t.Where(kv => kv.Key.StartsWith("after.")))
+            Golden.AssertClose(v, sd[k["after.".Length..]], 1e-4, $"running statistic {k}");
+    }
+
+    [Fact]
+    public void FcnHeadNamesAndShapes()
+    {
+        var aux = new FcnHead(24, 16, [5], inIndex: 2);
+        Assert.Equal(["conv_seg.weight", "conv_seg.bias", "convs.0.conv.weight", "convs.0.bn.weight", "convs.0.bn.bias"],
+            aux.NamedParameters().Select(p => p.Name));
+        var feats = new[] { Tensor.Randn([1, 4, 8, 8]), Tensor.Randn([1, 8, 4, 4]), Tensor.Randn([1, 24, 4, 4]) };
+        var y = Assert.Single(aux.Forward(feats));
+        Assert.Equal([1, 5, 4, 4], y.Shape.ToArray());
+    }
+}

@@ -54,15 +54,16 @@ public sealed class MergeBlock : Module
 }
 
 /// <summary>
-/// The hierarchical classifier that replaces a flat head's final conv (method.md §2): a 1x1
-/// classifier per level on the head's last feature map (dropout before them, as the flat head), then
-/// the merge blocks and learnable scalars of the chosen mode, for a tree of any depth. Stage 1 feeds
-/// every coarser level's initial logits into every finer level; stage 2 feeds every finer level's
-/// stage-1 logits into every coarser level; the residual adds Z_in. Names: <c>conv_seg</c> is the
-/// finest classifier (the flat model's, so flat weights load), <c>conv_seg_coarse.i</c> level i + 1,
-/// <c>bhccm.mb_a_b</c> the merge blocks and <c>bhccm.w12 ... y32 ... z11</c> the scalars (1-based levels, as the paper).
+/// A decode head (MMSegmentation's BaseDecodeHead) with the hierarchical classifier of method.md §2:
+/// subclasses compute the head's last feature map F; then dropout (channel dropout, as MMSeg), a 1x1
+/// classifier per level and the merge blocks and learnable scalars of the chosen mode, for a tree of
+/// any depth. Stage 1 feeds every coarser level's initial logits into every finer level; stage 2 feeds
+/// every finer level's stage-1 logits into every coarser level; the residual adds Z_in. Names:
+/// <c>conv_seg</c> is the finest classifier (the flat model's, so flat weights load),
+/// <c>conv_seg_coarse.i</c> level i + 1, <c>bhccm.mb_a_b</c> the merge blocks and
+/// <c>bhccm.w12 ... y32 ... z11</c> the scalars (1-based levels, as the paper).
 /// </summary>
-public sealed class BhccmClassifier : Module
+public abstract class DecodeHead : Module
 {
     readonly Conv2d convSeg;
     readonly ModuleList coarse;
@@ -71,30 +72,46 @@ public sealed class BhccmClassifier : Module
 
     public BhccmMode Mode { get; }
     public int[] ClassCounts { get; }
+    /// <summary>Channels of the feature map F the classifiers read.</summary>
+    public int Channels { get; }
 
-    public BhccmClassifier(int channels, int[] classCounts, BhccmMode mode = BhccmMode.BidirectionalResidual, float dropout = 0.1f, bool mergeRelu = false)
+    protected DecodeHead(int channels, int[] classCounts, BhccmMode mode, float dropout, bool mergeRelu)
     {
         if (classCounts.Length == 0) throw new ArgumentException("a classifier needs at least one level");
         if (classCounts.Length == 1 && mode != BhccmMode.Flat) mode = BhccmMode.Flat;
-        Mode = mode; ClassCounts = classCounts;
-        this.dropout = Register("dropout", new Dropout2d(dropout));
+        Mode = mode; ClassCounts = classCounts; Channels = channels;
         convSeg = Register("conv_seg", new Conv2d(channels, classCounts[^1], 1));
+        this.dropout = Register("dropout", new Dropout2d(dropout));
         coarse = Register("conv_seg_coarse", new ModuleList(mode == BhccmMode.Flat ? []
             : classCounts[..^1].Select(k => (Module)new Conv2d(channels, k, 1))));
         bhccm = Register("bhccm", new BhccmScalars(classCounts, mode, mergeRelu));
     }
 
-    /// <summary>Number of levels the classifier outputs (1 when flat).</summary>
+    /// <summary>Number of levels the head outputs (1 when flat).</summary>
     public int Levels => Mode == BhccmMode.Flat ? 1 : ClassCounts.Length;
 
-    /// <summary>Logits of every level (coarse to fine; only the finest when flat) at the feature map's resolution.</summary>
-    public Tensor[] ForwardLevels(Tensor features)
+    /// <summary>The head's last feature map F from the backbone's features.</summary>
+    public abstract Tensor Features(Tensor[] inputs);
+
+    /// <summary>Logits of every level (coarse to fine; only the finest when flat) at the resolution of F.</summary>
+    public Tensor[] Forward(Tensor[] inputs) => Classify(Features(inputs));
+
+    /// <summary>The classifiers and BHCCM on a feature map.</summary>
+    public Tensor[] Classify(Tensor features)
     {
         var f = dropout.Forward(features);
         if (Mode == BhccmMode.Flat) return [convSeg.Forward(f)];
         var zin = coarse.Select(c => c.Forward(f)).Append(convSeg.Forward(f)).ToArray();
         return bhccm.Combine(zin);
     }
+}
+
+/// <summary>The hierarchical classifier alone, on a given feature map.</summary>
+public sealed class BhccmClassifier(int channels, int[] classCounts, BhccmMode mode = BhccmMode.BidirectionalResidual, float dropout = 0.1f, bool mergeRelu = false)
+    : DecodeHead(channels, classCounts, mode, dropout, mergeRelu)
+{
+    public override Tensor Features(Tensor[] inputs) => inputs[0];
+    public Tensor[] ForwardLevels(Tensor features) => Classify(features);
 }
 
 /// <summary>The merge blocks and scalars of a mode (the <c>bhccm</c> child of <see cref="BhccmClassifier"/>).</summary>
