@@ -15,19 +15,9 @@ public static class Program
         var root = new RootCommand("HieraRS: hierarchical semantic segmentation of remote-sensing imagery");
         root.Options.Add(threads);
 
-        var outDir = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => "out/demo" };
-        var iters = new Option<int>("--iters") { Description = "training iterations", DefaultValueFactory = _ => 40 };
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 4 };
-        var size = new Option<int>("--size") { Description = "tile size in pixels", DefaultValueFactory = _ => 128 };
-        var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 42UL };
-        var demo = new Command("demo", "train the engine's benchmark network on synthetic scenes, save and reload a checkpoint");
-        foreach (var o in new Option[] { outDir, iters, batch, size, seed }) demo.Options.Add(o);
-        demo.SetAction(pr =>
-        {
-            ApplyThreads(pr.GetValue(threads));
-            return DemoCommand.Run(pr.GetValue(outDir)!, pr.GetValue(iters), pr.GetValue(batch), pr.GetValue(size), pr.GetValue(seed));
-        });
-        root.Subcommands.Add(demo);
+        root.Subcommands.Add(TrainCommands.Demo());
+        root.Subcommands.Add(TrainCommands.Train());
+        root.Subcommands.Add(TrainCommands.Eval());
 
         var file = new Argument<string>("file") { Description = "a .safetensors file" };
         var inspect = new Command("inspect", "list the tensors (name, dtype, shape) and metadata of a checkpoint");
@@ -58,18 +48,18 @@ public static class Program
         var info = new Command("info", "versions, threads and native libraries");
         info.SetAction(pr =>
         {
-            ApplyThreads(pr.GetValue(threads));
             Console.WriteLine($"hierars {typeof(Program).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} cores");
             Console.WriteLine($"engine threads: {Engine.Threads}; GEMM backend: {Engine.Backend}");
             return 0;
         });
         root.Subcommands.Add(info);
-        return root.Parse(args).Invoke();
-    }
-
-    static void ApplyThreads(int? n)
-    {
-        if (n is { } t) Engine.Threads = t;
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count == 0 && parsed.GetValue(threads) is { } t)
+        {
+            if (t < 1) { Console.Error.WriteLine("error: --threads must be at least 1"); return 1; }
+            Engine.Threads = t;
+        }
+        return parsed.Invoke();
     }
 
     static int Inspect(string path)

@@ -33,7 +33,7 @@ public sealed class BasicBlock : Module
 /// ResNet V1 with BasicBlocks in torchvision's layout (conv1, bn1, layer1..layer4), returning the
 /// four stage outputs (strides 4, 8, 16, 32) for dense prediction heads.
 /// </summary>
-public sealed class ResNet : Module
+public sealed class ResNet : Module, IBackbone
 {
     readonly Conv2d conv1;
     readonly BatchNorm2d bn1;

@@ -1,0 +1,265 @@
+using HieraRS.Domain.Config;
+using HieraRS.Domain.Data;
+using HieraRS.Domain.Hierarchies;
+using HieraRS.Domain.Losses;
+using HieraRS.Domain.Models;
+using HieraRS.NN;
+using HieraRS.Tensors;
+using YamlDotNet.RepresentationModel;
+
+namespace HieraRS.Domain.Training;
+
+/// <summary>The network: backbone, decode head with the hierarchical classifier, optional auxiliary head.</summary>
+public sealed record ModelSpec
+{
+    public static readonly string[] Backbones = ["resnet18", "resnet34"];
+    public static readonly string[] Heads = ["uper", "fcn"];
+    public string Backbone { get; init; } = "resnet18";
+    public string Head { get; init; } = "uper";
+    public int Channels { get; init; } = 128;
+    public int[] PoolScales { get; init; } = [1, 2, 3, 6];
+    public float Dropout { get; init; } = 0.1f;
+    public BhccmMode Mode { get; init; } = BhccmMode.BidirectionalResidual;
+    public bool MergeRelu { get; init; }
+    /// <summary>Auxiliary FCN head on stage 3 (flat, finest level): channels and loss weight; 0 channels = none.</summary>
+    public int AuxChannels { get; init; }
+    public double AuxWeight { get; init; } = 0.4;
+    /// <summary>Safetensors weights loaded where names and shapes match (e.g. an ImageNet backbone).</summary>
+    public string? Pretrained { get; init; }
+
+    public Segmentor Build(ClassHierarchy tree, int bands)
+    {
+        var backbone = Backbone switch
+        {
+            "resnet18" => ResNet.ResNet18(bands),
+            "resnet34" => ResNet.ResNet34(bands),
+            _ => throw new ArgumentException($"unknown backbone '{Backbone}' ({string.Join(", ", Backbones)})"),
+        };
+        var counts = tree.ClassCounts;
+        DecodeHead head = Head switch
+        {
+            "uper" => new UPerHead(backbone.OutChannels, Channels, counts, Mode, PoolScales, Dropout, MergeRelu),
+            "fcn" => new FcnHead(backbone.OutChannels[^1], Channels, counts, inIndex: 3, numConvs: 2, concatInput: true, mode: Mode, dropout: Dropout),
+            _ => throw new ArgumentException($"unknown head '{Head}' ({string.Join(", ", Heads)})"),
+        };
+        var aux = AuxChannels > 0 ? new FcnHead(backbone.OutChannels[2], AuxChannels, [counts[^1]], inIndex: 2, dropout: Dropout) : null;
+        var model = new Segmentor(backbone, head, aux);
+        if (Pretrained is { } p)
+        {
+            var weights = SafeTensors.Load(p).Tensors;
+            var own = model.StateDict();
+            var usable = weights.Where(kv => own.ContainsKey(kv.Key) && own[kv.Key].Shape.SequenceEqual(kv.Value.Shape)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            if (usable.Count == 0) throw new InvalidDataException($"{p}: no tensor matches the model's names and shapes");
+            model.LoadStateDict(usable, strict: false);
+        }
+        return model;
+    }
+}
+
+/// <summary>Optimizer: AdamW or SGD; no weight decay on biases, norms and BHCCM scalars.</summary>
+public sealed record OptimizerSpec
+{
+    public string Type { get; init; } = "adamw";
+    public double Lr { get; init; } = 1e-4;
+    public double WeightDecay { get; init; } = 0.05;
+    public double Momentum { get; init; } = 0.9;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.999;
+    /// <summary>Gradient-norm clip; 0 = none.</summary>
+    public double ClipGrad { get; init; }
+    /// <summary>Learning-rate multiplier of the heads relative to the backbone (MMSeg's decode_head lr_mult).</summary>
+    public double HeadLrMult { get; init; } = 1.0;
+
+    public Optimizer Build(Segmentor model)
+    {
+        static bool NoDecay(string name, Tensor p) => p.Rank <= 1; // biases, norm weights, BHCCM scalars
+        var groups = new List<ParamGroup>();
+        foreach (var (isHead, decay) in new[] { (false, true), (false, false), (true, true), (true, false) })
+        {
+            var ps = model.NamedParameters().Where(np => np.Name.StartsWith("backbone.") != isHead && NoDecay(np.Name, np.Parameter) != decay)
+                .Select(np => np.Parameter).ToList();
+            if (ps.Count > 0)
+                groups.Add(new ParamGroup(ps, isHead ? HeadLrMult : 1.0, decay ? 1.0 : 0.0, $"{(isHead ? "heads" : "backbone")}{(decay ? "" : " (no decay)")}"));
+        }
+        return Type == "sgd" ? new SGD(groups, Lr, Momentum, WeightDecay) : new AdamW(groups, Lr, Beta1, Beta2, 1e-8, WeightDecay);
+    }
+}
+
+/// <summary>Linear warm-up then poly decay to min_lr (method.md §6).</summary>
+public sealed record ScheduleSpec
+{
+    public long Warmup { get; init; }
+    public double WarmupRatio { get; init; } = 1e-6;
+    public double Power { get; init; } = 1.0;
+    public double MinLr { get; init; }
+
+    public ILrSchedule Build(long iterations)
+    {
+        ILrSchedule poly = new PolyLr(iterations, Power, MinLr, begin: Warmup);
+        return Warmup > 0 ? new WarmupLr(poly, Warmup, WarmupRatio) : poly;
+    }
+}
+
+/// <summary>The iteration budget and what happens along it.</summary>
+public sealed record TrainSpec
+{
+    public long Iterations { get; init; } = 1000;
+    public long EvalInterval { get; init; } = 500;
+    public long CheckpointInterval { get; init; } = 500;
+    public int LogInterval { get; init; } = 10;
+    /// <summary>"L{level}.{miou|oa|macc|mf1|kappa}", "consistency" or "path_accuracy"; default: the finest level's mIoU.</summary>
+    public string BestMetric { get; init; } = "";
+    public int BatchSize { get; init; } = 4;
+    public int Workers { get; init; } = 2;
+}
+
+/// <summary>
+/// An experiment: data (train / val datasets, batch, augmentation), model, loss, optimizer, schedule,
+/// iterations, seed and threads. Read strictly from YAML: an unknown or bad key is an error naming
+/// the file and line. <see cref="Text"/> keeps the file as written, to store with every checkpoint.
+/// </summary>
+public sealed record ExperimentConfig
+{
+    public string Name { get; init; } = "experiment";
+    public ulong Seed { get; init; }
+    public int? Threads { get; init; }
+    public required DatasetSpec Train { get; init; }
+    public DatasetSpec? Val { get; init; }
+    public Augmentation Augment { get; init; } = Augmentation.None;
+    public ModelSpec Model { get; init; } = new();
+    public LossKind Loss { get; init; } = LossKind.Hsc;
+    public double Alpha { get; init; } = 2.0;
+    public OptimizerSpec Optimizer { get; init; } = new();
+    public ScheduleSpec Schedule { get; init; } = new();
+    public TrainSpec Run { get; init; } = new();
+    public string Text { get; init; } = "";
+    public string Source { get; init; } = "";
+
+    public static ExperimentConfig Load(string path) =>
+        Parse(File.ReadAllText(path), path, Path.GetDirectoryName(Path.GetFullPath(path))!);
+
+    public static ExperimentConfig Parse(string text, string source, string baseDir)
+    {
+        var r = new YamlReader(source);
+        var root = r.Root(text, "'data' and 'model'");
+        r.AllowedKeys(root, "name", "seed", "threads", "data", "model", "loss", "optimizer", "schedule", "train");
+        var data = r.Mapping(r.Node(root, "data") ?? throw r.Error(root, "missing 'data'"), "'data'");
+        r.AllowedKeys(data, "train", "val", "augment", "batch_size", "workers");
+        var train = DatasetSpec.Parse(r, r.Mapping(r.Node(data, "train") ?? throw r.Error(data, "missing 'train'"), "'data.train'"), baseDir);
+        var val = r.Node(data, "val") is { } vn ? DatasetSpec.Parse(r, r.Mapping(vn, "'data.val'"), baseDir) : null;
+        var aug = r.Node(data, "augment") is { } an ? Augmentation.Parse(r, an as YamlSequenceNode ?? throw r.Error(an, "'augment' must be a list of steps")) : Augmentation.None;
+
+        var model = new ModelSpec();
+        if (r.Node(root, "model") is { } mn)
+        {
+            var m = r.Mapping(mn, "'model'");
+            r.AllowedKeys(m, "backbone", "head", "channels", "pool_scales", "dropout", "mode", "merge_relu", "auxiliary", "pretrained");
+            model = new ModelSpec
+            {
+                Backbone = r.Choice(m, "backbone", "resnet18", ModelSpec.Backbones),
+                Head = r.Choice(m, "head", "uper", ModelSpec.Heads),
+                Channels = r.OptionalInt(m, "channels", 128, 1, 4096),
+                PoolScales = r.Node(m, "pool_scales") is { } ps ? r.Doubles(ps, "'pool_scales'").Select(v => (int)v).ToArray() : [1, 2, 3, 6],
+                Dropout = (float)r.OptionalDouble(m, "dropout", 0.1, 0, 0.99),
+                Mode = ParseMode(r, m),
+                MergeRelu = r.OptionalBool(m, "merge_relu", false),
+                Pretrained = r.OptionalScalar(m, "pretrained") is { } pre ? Path.GetFullPath(Path.Combine(baseDir, pre)) : null,
+            };
+            if (r.Node(m, "auxiliary") is { } aux)
+            {
+                var am = r.Mapping(aux, "'auxiliary'");
+                r.AllowedKeys(am, "channels", "weight");
+                model = model with { AuxChannels = r.OptionalInt(am, "channels", 256, 1, 4096), AuxWeight = r.OptionalDouble(am, "weight", 0.4, 0, 100) };
+            }
+        }
+
+        var loss = LossKind.Hsc;
+        double alpha = 2.0;
+        if (r.Node(root, "loss") is { } ln)
+        {
+            var m = r.Mapping(ln, "'loss'");
+            r.AllowedKeys(m, "type", "alpha");
+            loss = r.Choice(m, "type", "hsc", "hsc", "hce", "class_count_ce", "flat") switch
+            {
+                "hce" => LossKind.Hce, "class_count_ce" => LossKind.ClassCountCe, "flat" => LossKind.Flat, _ => LossKind.Hsc,
+            };
+            alpha = r.OptionalDouble(m, "alpha", 2.0, 0, 1000);
+        }
+        if ((loss == LossKind.Flat) != (model.Mode == BhccmMode.Flat))
+            throw r.Error(root, $"loss '{(loss == LossKind.Flat ? "flat" : "hierarchical")}' needs model mode {(loss == LossKind.Flat ? "flat" : "other than flat")}");
+
+        var opt = new OptimizerSpec();
+        if (r.Node(root, "optimizer") is { } on)
+        {
+            var m = r.Mapping(on, "'optimizer'");
+            r.AllowedKeys(m, "type", "lr", "weight_decay", "momentum", "betas", "clip_grad", "head_lr_mult");
+            string type = r.Choice(m, "type", "adamw", "adamw", "sgd");
+            var betas = r.Node(m, "betas") is { } b ? r.Doubles(b, "'betas'") : [0.9, 0.999];
+            if (betas.Length != 2) throw r.Error(m, "'betas' must be [beta1, beta2]");
+            opt = new OptimizerSpec
+            {
+                Type = type,
+                Lr = r.OptionalDouble(m, "lr", type == "sgd" ? 0.01 : 1e-4, 0, 10),
+                WeightDecay = r.OptionalDouble(m, "weight_decay", type == "sgd" ? 5e-4 : 0.05, 0, 10),
+                Momentum = r.OptionalDouble(m, "momentum", 0.9, 0, 1),
+                Beta1 = betas[0], Beta2 = betas[1],
+                ClipGrad = r.OptionalDouble(m, "clip_grad", 0, 0),
+                HeadLrMult = r.OptionalDouble(m, "head_lr_mult", 1, 0, 1000),
+            };
+        }
+        var sched = new ScheduleSpec();
+        if (r.Node(root, "schedule") is { } sn)
+        {
+            var m = r.Mapping(sn, "'schedule'");
+            r.AllowedKeys(m, "warmup", "warmup_ratio", "power", "min_lr");
+            sched = new ScheduleSpec
+            {
+                Warmup = r.OptionalInt(m, "warmup", 0, 0), WarmupRatio = r.OptionalDouble(m, "warmup_ratio", 1e-6, 0, 1),
+                Power = r.OptionalDouble(m, "power", 1.0, 0, 100), MinLr = r.OptionalDouble(m, "min_lr", 0, 0),
+            };
+        }
+        var run = new TrainSpec
+        {
+            BatchSize = r.OptionalInt(data, "batch_size", 4, 1, 4096), Workers = r.OptionalInt(data, "workers", 2, 1, 64),
+        };
+        if (r.Node(root, "train") is { } tn)
+        {
+            var m = r.Mapping(tn, "'train'");
+            r.AllowedKeys(m, "iterations", "eval_interval", "checkpoint_interval", "log_interval", "best_metric");
+            long iters = r.OptionalInt(m, "iterations", 1000, 1);
+            run = run with
+            {
+                Iterations = iters,
+                EvalInterval = r.OptionalInt(m, "eval_interval", (int)Math.Min(iters, int.MaxValue), 1),
+                CheckpointInterval = r.OptionalInt(m, "checkpoint_interval", (int)Math.Min(iters, int.MaxValue), 1),
+                LogInterval = r.OptionalInt(m, "log_interval", 10, 1),
+                BestMetric = r.OptionalScalar(m, "best_metric") ?? "",
+            };
+        }
+        return new ExperimentConfig
+        {
+            Name = r.OptionalScalar(root, "name") ?? Path.GetFileNameWithoutExtension(source),
+            Seed = (ulong)r.OptionalInt(root, "seed", 0, 0),
+            Threads = r.Node(root, "threads") is not null ? r.OptionalInt(root, "threads", 1, 1, 1024) : null,
+            Train = train, Val = val, Augment = aug, Model = model, Loss = loss, Alpha = alpha,
+            Optimizer = opt, Schedule = sched, Run = run, Text = text, Source = source,
+        };
+    }
+
+    static BhccmMode ParseMode(YamlReader r, YamlMappingNode m) =>
+        ParseModeName(r.Choice(m, "mode", "bidirectional_residual", "flat", "independent", "coarse_to_fine", "fine_to_coarse", "bidirectional", "bidirectional_residual"));
+
+    public static BhccmMode ParseModeName(string name) => name switch
+    {
+        "flat" => BhccmMode.Flat, "independent" => BhccmMode.Independent, "coarse_to_fine" => BhccmMode.CoarseToFine,
+        "fine_to_coarse" => BhccmMode.FineToCoarse, "bidirectional" => BhccmMode.Bidirectional, "bidirectional_residual" => BhccmMode.BidirectionalResidual,
+        _ => throw new ArgumentException($"unknown BHCCM mode '{name}'"),
+    };
+
+    public static string ModeName(BhccmMode mode) => mode switch
+    {
+        BhccmMode.Flat => "flat", BhccmMode.Independent => "independent", BhccmMode.CoarseToFine => "coarse_to_fine",
+        BhccmMode.FineToCoarse => "fine_to_coarse", BhccmMode.Bidirectional => "bidirectional", _ => "bidirectional_residual",
+    };
+
+}

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using HieraRS.Domain.Data;
+using HieraRS.Domain.Hierarchies;
+using HieraRS.Domain.Losses;
+using HieraRS.Domain.Metrics;
+using HieraRS.Domain.Models;
+using HieraRS.NN;
+using HieraRS.Tensors;
+
+namespace HieraRS.Domain.Training;
+
+/// <summary>What a trainer tells its caller as it goes (the CLI draws a progress bar from it).</summary>
+public interface ITrainingObserver
+{
+    void Step(long iteration, long total, float loss, IReadOnlyDictionary<string, float> terms, double lr);
+    void Evaluating(int done, int total);
+    void Evaluated(long iteration, HierarchicalMetrics metrics);
+    void Message(string text);
+}
+
+/// <summary>The outcome of a run: the last evaluation and where things were written.</summary>
+public sealed record TrainResult(string WorkDir, string Latest, string? Best, HierarchicalMetrics? LastEval, double SecondsPerIteration);
+
+/// <summary>
+/// Iteration-based training: batches from the seeded loader, the loss of the config (plus the
+/// auxiliary head's flat CE), optimizer and warm-up + poly schedule; a JSONL log; evaluation every N
+/// iterations with the best checkpoint kept by the chosen metric; periodic checkpoints (model,
+/// optimizer, iteration, RNG; written atomically) from which <c>resume</c> continues exactly as an
+/// uninterrupted run would, even after kill -9.
+/// </summary>
+public sealed class Trainer(ExperimentConfig config, string workDir)
+{
+    public ExperimentConfig Config { get; } = config;
+    public string WorkDir { get; } = Path.GetFullPath(workDir);
+    public string LatestPath => Path.Combine(WorkDir, "latest.safetensors");
+    public string BestPath => Path.Combine(WorkDir, "best.safetensors");
+    string LogPath => Path.Combine(WorkDir, "log.jsonl");
+
+    public TrainResult Run(bool resume = false, ITrainingObserver? observer = null)
+    {
+        Directory.CreateDirectory(WorkDir);
+        if (Config.Threads is { } t) Engine.Threads = t;
+        var train = Datasets.Open(Config.Train, Config.Train.Split);
+        var val = Config.Val is { } v ? Datasets.Open(v, v.Split) : null;
+        var tree = train.Hierarchy;
+        if (val is not null && HierarchyWriter.ToYaml(val.Hierarchy) != HierarchyWriter.ToYaml(tree))
+            throw new ArgumentException($"the validation data uses hierarchy '{val.Hierarchy.Name}', training '{tree.Name}'");
+        var cfgPath = Path.Combine(WorkDir, "config.yaml");
+        AtomicFile.WriteAllText(cfgPath, Config.Text);
+
+        Engine.ManualSeed(Config.Seed);
+        var model = Config.Model.Build(tree, train.Bands);
+        var optimizer = Config.Optimizer.Build(model);
+        var schedule = Config.Schedule.Build(Config.Run.Iterations);
+        var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha);
+        var auxLoss = new HierarchicalLoss(tree, LossKind.Flat);
+        long start = 0;
+        double best = double.NegativeInfinity;
+        if (resume && File.Exists(LatestPath))
+        {
+            var ck = Checkpoint.Load(LatestPath);
+            model.LoadStateDict(ck.Model.StateDict());
+            if (ck.OptimizerState is { } os) optimizer.LoadStateDict(os);
+            ck.RestoreRng();
+            start = ck.Iteration;
+            if (ck.Metadata.TryGetValue("best", out var b)) best = double.Parse(b, CultureInfo.InvariantCulture);
+            observer?.Message($"resumed from {LatestPath} at iteration {start}");
+            Log(new { resumed = start });
+        }
+        else if (resume) observer?.Message($"nothing to resume in {WorkDir}: starting from iteration 0");
+        if (start == 0) File.Delete(LogPath);
+        observer?.Message($"{Config.Name}: {train.Name} ({train.Count} tiles, {train.Bands} bands) -> {tree} {ExperimentConfig.ModeName(Config.Model.Mode)}; " +
+            $"{Config.Model.Backbone} + {Config.Model.Head} ({model.ParameterCount():N0} parameters); batch {Config.Run.BatchSize}; {Engine.Threads} threads");
+
+        string bestMetric = Config.Run.BestMetric.Length > 0 ? Config.Run.BestMetric : $"L{tree.Depth}.miou";
+        HierarchicalMetrics? last = null;
+        using var loader = new DataLoader(train, Config.Augment, Config.Run.BatchSize, Config.Seed, startIteration: start,
+            iterations: Config.Run.Iterations - start, workers: Config.Run.Workers);
+        model.Train();
+        var clock = Stopwatch.StartNew();
+        long trained = 0;
+        for (long it = start; it < Config.Run.Iterations; it++)
+        {
+            var batch = loader.Next();
+            double lr = schedule.Lr(Config.Optimizer.Lr, it);
+            optimizer.SetLr(lr);
+            optimizer.ZeroGrad();
+            var (main, aux) = model.ForwardTrain(batch.Image);
+            var (l, terms) = loss.Compute(main, batch.Labels);
+            if (aux is not null)
+            {
+                var (la, _) = auxLoss.Compute(aux, batch.Labels);
+                terms["aux"] = la.Item();
+                l = l + la * (float)Config.Model.AuxWeight;
+            }
+            float value = l.Item();
+            if (!float.IsFinite(value))
+                throw new InvalidOperationException($"iteration {it + 1}: the loss is {value} (learning rate {lr:G3}); lower the learning rate or check the data's normalisation");
+            l.Backward();
+            if (Config.Optimizer.ClipGrad > 0) GradClip.ClipGradNorm(model.Parameters(), Config.Optimizer.ClipGrad);
+            optimizer.Step();
+            trained++;
+            long done = it + 1;
+            observer?.Step(done, Config.Run.Iterations, value, terms, lr);
+            if (done % Config.Run.LogInterval == 0 || done == Config.Run.Iterations)
+                Log(new Dictionary<string, object> { ["iter"] = done, ["lr"] = lr, ["loss"] = value, ["terms"] = terms, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3) });
+
+            bool evalNow = val is not null && (done % Config.Run.EvalInterval == 0 || done == Config.Run.Iterations);
+            if (evalNow)
+            {
+                last = Evaluator.Evaluate(model, val!, (k, n) => observer?.Evaluating(k, n), Config.Run.Workers);
+                observer?.Evaluated(done, last);
+                double score = Metric(last, bestMetric);
+                Log(new { iter = done, eval = JsonDocument.Parse(last.ToJson()).RootElement, metric = bestMetric, value = score });
+                MetricsReport.Save(last, Path.Combine(WorkDir, "eval"), $"{Config.Name} @ {done}");
+                if (score > best)
+                {
+                    best = score;
+                    Save(BestPath, model, tree, train.Normalization, done, null, best);
+                    observer?.Message($"best {bestMetric} {score:P2} at iteration {done}: {BestPath}");
+                }
+            }
+            if (done % Config.Run.CheckpointInterval == 0 || done == Config.Run.Iterations)
+                Save(LatestPath, model, tree, train.Normalization, done, optimizer, best);
+        }
+        double spi = trained > 0 ? clock.Elapsed.TotalSeconds / trained : 0;
+        return new TrainResult(WorkDir, LatestPath, File.Exists(BestPath) ? BestPath : null, last, spi);
+    }
+
+    void Save(string path, Segmentor model, ClassHierarchy tree, Normalization norm, long iteration, Optimizer? optimizer, double best) =>
+        Checkpoint.Save(path, model, Config.Model, tree, norm, iteration, Config, optimizer,
+            new Dictionary<string, string> { ["best"] = best.ToString("R", CultureInfo.InvariantCulture) });
+
+    /// <summary>"L{k}.{miou|macc|mf1|oa|kappa}", "consistency" or "path_accuracy".</summary>
+    public static double Metric(HierarchicalMetrics m, string name)
+    {
+        if (name == "consistency") return m.Consistency;
+        if (name == "path_accuracy") return m.PathAccuracy;
+        var parts = name.Split('.');
+        if (parts.Length == 2 && parts[0].StartsWith('L') && int.TryParse(parts[0][1..], out int level) && level >= 1 && level <= m.Hierarchy.Depth)
+        {
+            var s = m.Scores(level - 1);
+            return parts[1] switch
+            {
+                "miou" => s.MIoU, "macc" => s.MAcc, "mf1" => s.MF1, "oa" => s.OverallAccuracy, "kappa" => s.Kappa,
+                _ => throw new ArgumentException($"unknown metric '{parts[1]}' in '{name}' (miou, macc, mf1, oa, kappa)"),
+            };
+        }
+        throw new ArgumentException($"unknown metric '{name}' (L1..L{m.Hierarchy.Depth}.miou|macc|mf1|oa|kappa, consistency, path_accuracy)");
+    }
+
+    void Log(object entry)
+    {
+        using var w = File.AppendText(LogPath);
+        w.WriteLine(JsonSerializer.Serialize(entry));
+    }
+}
