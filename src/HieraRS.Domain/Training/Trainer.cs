@@ -38,7 +38,8 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
     public string BestPath => Path.Combine(WorkDir, "best.safetensors");
     string LogPath => Path.Combine(WorkDir, "log.jsonl");
 
-    public TrainResult Run(bool resume = false, ITrainingObserver? observer = null)
+    /// <param name="stopAfter">end this session after that iteration (and its checkpoint, if one falls there), as an interruption would; the run continues with <paramref name="resume"/>.</param>
+    public TrainResult Run(bool resume = false, ITrainingObserver? observer = null, long? stopAfter = null)
     {
         Directory.CreateDirectory(WorkDir);
         if (Config.Threads is { } t) Engine.Threads = t;
@@ -124,6 +125,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             }
             if (done % Config.Run.CheckpointInterval == 0 || done == Config.Run.Iterations)
                 Save(LatestPath, model, tree, train.Normalization, done, optimizer, best);
+            if (done == stopAfter) break;
         }
         double spi = trained > 0 ? clock.Elapsed.TotalSeconds / trained : 0;
         return new TrainResult(WorkDir, LatestPath, File.Exists(BestPath) ? BestPath : null, last, spi);

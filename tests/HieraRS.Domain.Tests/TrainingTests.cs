@@ -1,0 +1,95 @@
+using HieraRS.Domain.Config;
+using HieraRS.Domain.Hierarchies;
+using HieraRS.Domain.Training;
+using HieraRS.Testing;
+
+namespace HieraRS.Domain.Tests;
+
+public class TrainingTests
+{
+    static string Config(int iterations, string extra = "") => $"""
+        name: tiny
+        seed: 3
+        data:
+          train: {"{"}type: synthetic, hierarchy: mm5b, count: 6, size: 32, seed: 1{"}"}
+          val: {"{"}type: synthetic, hierarchy: mm5b, count: 2, size: 32, seed: 2, split: val{"}"}
+          batch_size: 2
+          augment: [{"{"}type: flip, horizontal: 0.5{"}"}, {"{"}type: rot90, prob: 0.5{"}"}]
+        model: {"{"}backbone: resnet18, head: uper, channels: 8, dropout: 0.1{"}"}
+        optimizer: {"{"}type: adamw, lr: 0.001, weight_decay: 0.01{"}"}
+        schedule: {"{"}warmup: 2, warmup_ratio: 0.1{"}"}
+        train: {"{"}iterations: {iterations}, eval_interval: 4, checkpoint_interval: 2{"}"}
+        {extra}
+        """;
+
+    [Fact]
+    public void ResumedRunEqualsAnUninterruptedOne()
+    {
+        string a = SharedData.TempDir(), b = SharedData.TempDir();
+        var full = new Trainer(ExperimentConfig.Parse(Config(6), "a.yaml", a), a).Run();
+        // the interrupted run stops after its checkpoint at iteration 4 (what kill -9 leaves), then resumes to 6
+        var first = new Trainer(ExperimentConfig.Parse(Config(6), "b.yaml", b), b).Run(stopAfter: 4);
+        Assert.Equal(4, Checkpoint.Load(first.Latest).Iteration);
+        var second = new Trainer(ExperimentConfig.Parse(Config(6), "b.yaml", b), b).Run(resume: true);
+        var wa = Checkpoint.Load(full.Latest);
+        var wb = Checkpoint.Load(second.Latest);
+        Assert.Equal(6, wb.Iteration);
+        var sa = wa.Model.StateDict();
+        var sb = wb.Model.StateDict();
+        foreach (var k in sa.Keys) Assert.True(sa[k].ToArray().SequenceEqual(sb[k].ToArray()), $"{k} differs after resume");
+        Assert.Equal(wa.OptimizerState!.Keys.Order(), wb.OptimizerState!.Keys.Order());
+        Assert.Contains(File.ReadAllLines(Path.Combine(b, "log.jsonl")), l => l.Contains("\"resumed\":4"));
+    }
+
+    [Fact]
+    public void CheckpointsAreSelfDescribing()
+    {
+        string dir = SharedData.TempDir();
+        var r = new Trainer(ExperimentConfig.Parse(Config(2), "c.yaml", dir), dir).Run();
+        var ck = Checkpoint.Load(r.Latest);
+        Assert.Equal("mm5b", ck.Tree.Name);
+        Assert.Equal([4, 9, 18], ck.Tree.ClassCounts);
+        Assert.Equal(4, ck.Bands);
+        Assert.Contains("type: synthetic", ck.Metadata["config"]);
+        Assert.Equal("3", ck.Metadata["seed"]);
+        Assert.NotNull(r.LastEval);
+        Assert.True(File.Exists(Path.Combine(dir, "eval", "confusion_L3.png")));
+    }
+
+    [Fact]
+    public void TheLossFallsOnSyntheticScenes()
+    {
+        string dir = SharedData.TempDir();
+        new Trainer(ExperimentConfig.Parse(Config(30).Replace("lr: 0.001", "lr: 0.003").Replace("checkpoint_interval: 2", "checkpoint_interval: 30, log_interval: 1"), "d.yaml", dir), dir).Run();
+        var losses = File.ReadAllLines(Path.Combine(dir, "log.jsonl")).Where(l => l.Contains("\"loss\""))
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("loss").GetDouble()).ToList();
+        Assert.Equal(30, losses.Count);
+        double first = losses.Take(3).Average(), last = losses.TakeLast(3).Average();
+        Assert.True(last < 0.85 * first, $"loss {first:F3} -> {last:F3}");
+    }
+
+    [Fact]
+    public void ConfigErrorsNameTheLine()
+    {
+        var e = Assert.Throws<ConfigException>(() => ExperimentConfig.Parse(Config(2, "optimiser: {lr: 1}"), "bad.yaml", "."));
+        Assert.Contains("bad.yaml:12: unknown key 'optimiser'", e.Message);
+        e = Assert.Throws<ConfigException>(() => ExperimentConfig.Parse(Config(2).Replace("channels: 8", "channels: 8, mode: sideways"), "bad.yaml", "."));
+        Assert.Contains("bad.yaml:8: 'mode' must be one of", e.Message);
+        e = Assert.Throws<ConfigException>(() => ExperimentConfig.Parse(Config(2).Replace("channels: 8", "channels: 8, mode: flat"), "bad.yaml", "."));
+        Assert.Contains("needs model mode", e.Message);
+    }
+
+    [Fact]
+    public void HierarchiesSurviveTheCheckpointYaml()
+    {
+        foreach (var name in HierarchyLoader.BuiltinNames)
+        {
+            var h = HierarchyLoader.Builtin(name);
+            var again = HierarchyLoader.Parse(HierarchyWriter.ToYaml(h), name);
+            Assert.Equal(HierarchyWriter.ToYaml(h), HierarchyWriter.ToYaml(again));
+            Assert.Equal(h.Paths, again.Paths);
+            Assert.Equal(h.Encodings.Keys.Order(), again.Encodings.Keys.Order());
+            Assert.Equal(h.Sources.Count, again.Sources.Count);
+        }
+    }
+}
