@@ -3,7 +3,10 @@ using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Models;
 
-/// <summary>torchvision's BasicBlock: two 3x3 conv-BN with an identity or 1x1 projection shortcut.</summary>
+/// <summary>
+/// ResNet's BasicBlock (MMSegmentation / torchvision names): two 3x3 conv-BN, the first with the stride
+/// and dilation, and an identity or 1x1 projection shortcut.
+/// </summary>
 public sealed class BasicBlock : Module
 {
     public const int Expansion = 1;
@@ -11,9 +14,9 @@ public sealed class BasicBlock : Module
     readonly BatchNorm2d bn1, bn2;
     readonly Sequential? downsample;
 
-    public BasicBlock(int inPlanes, int planes, int stride = 1, Sequential? downsample = null)
+    public BasicBlock(int inPlanes, int planes, int stride = 1, Sequential? downsample = null, int dilation = 1)
     {
-        conv1 = Register("conv1", new Conv2d(inPlanes, planes, 3, stride, 1, bias: false));
+        conv1 = Register("conv1", new Conv2d(inPlanes, planes, 3, stride, dilation, dilation, bias: false));
         bn1 = Register("bn1", new BatchNorm2d(planes));
         conv2 = Register("conv2", new Conv2d(planes, planes, 3, 1, 1, bias: false));
         bn2 = Register("bn2", new BatchNorm2d(planes));
@@ -30,44 +33,103 @@ public sealed class BasicBlock : Module
 }
 
 /// <summary>
-/// ResNet V1 with BasicBlocks in torchvision's layout (conv1, bn1, layer1..layer4), returning the
-/// four stage outputs (strides 4, 8, 16, 32) for dense prediction heads.
+/// ResNet's Bottleneck ("pytorch" style: the stride on the 3x3 conv): 1x1 reduce, 3x3 with stride and
+/// dilation, 1x1 expand by 4, each with BN, and the shortcut.
+/// </summary>
+public sealed class Bottleneck : Module
+{
+    public const int Expansion = 4;
+    readonly Conv2d conv1, conv2, conv3;
+    readonly BatchNorm2d bn1, bn2, bn3;
+    readonly Sequential? downsample;
+
+    public Bottleneck(int inPlanes, int planes, int stride = 1, Sequential? downsample = null, int dilation = 1)
+    {
+        conv1 = Register("conv1", new Conv2d(inPlanes, planes, 1, bias: false));
+        bn1 = Register("bn1", new BatchNorm2d(planes));
+        conv2 = Register("conv2", new Conv2d(planes, planes, 3, stride, dilation, dilation, bias: false));
+        bn2 = Register("bn2", new BatchNorm2d(planes));
+        conv3 = Register("conv3", new Conv2d(planes, planes * Expansion, 1, bias: false));
+        bn3 = Register("bn3", new BatchNorm2d(planes * Expansion));
+        if (downsample is not null) this.downsample = Register("downsample", downsample);
+    }
+
+    public override Tensor Forward(Tensor x)
+    {
+        var identity = downsample is null ? x : downsample.Forward(x);
+        var y = bn1.Forward(conv1.Forward(x)).Relu();
+        y = bn2.Forward(conv2.Forward(y)).Relu();
+        y = bn3.Forward(conv3.Forward(y));
+        return (y + identity).Relu();
+    }
+}
+
+/// <summary>
+/// ResNet V1 (7x7 stem: <c>conv1</c>, <c>bn1</c>, as torchvision and MMSegmentation's ResNet) or V1c
+/// (three 3x3 convs: <c>stem.0 ... stem.7</c>, MMSegmentation's ResNetV1c), depth 18 / 34 (BasicBlock)
+/// or 50 / 101 (Bottleneck), any number of input bands, and dilation for output stride 16 or 8 (the
+/// first block of a dilated stage uses half the dilation, MMSeg's contract_dilation). Returns the four
+/// stage outputs for dense prediction heads.
 /// </summary>
 public sealed class ResNet : Module, IBackbone
 {
-    readonly Conv2d conv1;
-    readonly BatchNorm2d bn1;
+    readonly Conv2d? conv1;
+    readonly BatchNorm2d? bn1;
+    readonly Sequential? stem;
     readonly Sequential[] layers;
     public int[] OutChannels { get; }
 
-    public ResNet(int[] blocks, int inChannels = 3)
+    static readonly Dictionary<int, int[]> Depths = new() { [18] = [2, 2, 2, 2], [34] = [3, 4, 6, 3], [50] = [3, 4, 6, 3], [101] = [3, 4, 23, 3] };
+
+    /// <param name="outputStride">32 (plain), 16 (stage 4 dilated 2) or 8 (stages 3, 4 dilated 2, 4).</param>
+    /// <param name="baseWidth">width of the first stage (64 in every published ResNet; smaller for tests).</param>
+    public ResNet(int depth, int inChannels = 3, bool deepStem = false, int outputStride = 32, int baseWidth = 64)
     {
-        if (blocks.Length != 4) throw new ArgumentException("ResNet needs four stage depths");
-        conv1 = Register("conv1", new Conv2d(inChannels, 64, 7, 2, 3, bias: false));
-        bn1 = Register("bn1", new BatchNorm2d(64));
-        int inPlanes = 64;
+        if (!Depths.TryGetValue(depth, out var blocks)) throw new ArgumentException($"ResNet depth {depth} (18, 34, 50 or 101)");
+        var (strides, dilations) = outputStride switch
+        {
+            32 => (new[] { 1, 2, 2, 2 }, new[] { 1, 1, 1, 1 }),
+            16 => (new[] { 1, 2, 2, 1 }, new[] { 1, 1, 1, 2 }),
+            8 => (new[] { 1, 2, 1, 1 }, new[] { 1, 1, 2, 4 }),
+            _ => throw new ArgumentException($"output stride {outputStride} (32, 16 or 8)"),
+        };
+        bool bottleneck = depth >= 50;
+        int expansion = bottleneck ? Bottleneck.Expansion : BasicBlock.Expansion;
+        if (deepStem)
+            stem = Register("stem", new Sequential(
+                new Conv2d(inChannels, baseWidth / 2, 3, 2, 1, bias: false), new BatchNorm2d(baseWidth / 2), new ReLU(),
+                new Conv2d(baseWidth / 2, baseWidth / 2, 3, 1, 1, bias: false), new BatchNorm2d(baseWidth / 2), new ReLU(),
+                new Conv2d(baseWidth / 2, baseWidth, 3, 1, 1, bias: false), new BatchNorm2d(baseWidth), new ReLU()));
+        else
+        {
+            conv1 = Register("conv1", new Conv2d(inChannels, baseWidth, 7, 2, 3, bias: false));
+            bn1 = Register("bn1", new BatchNorm2d(baseWidth));
+        }
+        int inPlanes = baseWidth;
         layers = new Sequential[4];
-        var widths = new[] { 64, 128, 256, 512 };
+        var widths = new[] { baseWidth, 2 * baseWidth, 4 * baseWidth, 8 * baseWidth };
         for (int s = 0; s < 4; s++)
         {
-            int planes = widths[s], stride = s == 0 ? 1 : 2;
+            int planes = widths[s], stride = strides[s], dilation = dilations[s];
+            int first = dilation > 1 ? dilation / 2 : 1;
             var layer = new Sequential();
             for (int b = 0; b < blocks[s]; b++)
             {
                 Sequential? down = null;
-                if (b == 0 && (stride != 1 || inPlanes != planes))
-                    down = new Sequential(new Conv2d(inPlanes, planes, 1, stride, bias: false), new BatchNorm2d(planes));
-                layer.Append(new BasicBlock(inPlanes, planes, b == 0 ? stride : 1, down));
-                inPlanes = planes;
+                if (b == 0 && (stride != 1 || inPlanes != planes * expansion))
+                    down = new Sequential(new Conv2d(inPlanes, planes * expansion, 1, stride, bias: false), new BatchNorm2d(planes * expansion));
+                int st = b == 0 ? stride : 1, dl = b == 0 ? first : dilation;
+                layer.Append(bottleneck ? new Bottleneck(inPlanes, planes, st, down, dl) : new BasicBlock(inPlanes, planes, st, down, dl));
+                inPlanes = planes * expansion;
             }
             layers[s] = Register($"layer{s + 1}", layer);
         }
-        OutChannels = widths;
+        OutChannels = widths.Select(w => w * expansion).ToArray();
         InitWeights();
     }
 
-    public static ResNet ResNet18(int inChannels = 3) => new([2, 2, 2, 2], inChannels);
-    public static ResNet ResNet34(int inChannels = 3) => new([3, 4, 6, 3], inChannels);
+    public static ResNet ResNet18(int inChannels = 3) => new(18, inChannels);
+    public static ResNet ResNet34(int inChannels = 3) => new(34, inChannels);
 
     /// <summary>torchvision's init: kaiming normal (fan_out, relu) for convs, BN weight 1 and bias 0.</summary>
     void InitWeights()
@@ -78,7 +140,8 @@ public sealed class ResNet : Module, IBackbone
 
     public Tensor[] ForwardFeatures(Tensor x)
     {
-        x = F.MaxPool2d(bn1.Forward(conv1.Forward(x)).Relu(), 3, 2, 1);
+        x = stem is not null ? stem.Forward(x) : bn1!.Forward(conv1!.Forward(x)).Relu();
+        x = F.MaxPool2d(x, 3, 2, 1);
         var outs = new Tensor[4];
         for (int s = 0; s < 4; s++) outs[s] = x = layers[s].Forward(x);
         return outs;

@@ -46,6 +46,7 @@ public sealed class Checkpoint
                 ["backbone"] = spec.Backbone, ["head"] = spec.Head, ["channels"] = spec.Channels, ["pool_scales"] = spec.PoolScales,
                 ["dropout"] = spec.Dropout, ["mode"] = ExperimentConfig.ModeName(spec.Mode), ["merge_relu"] = spec.MergeRelu,
                 ["aux_channels"] = spec.AuxChannels, ["aux_weight"] = spec.AuxWeight,
+                ["output_stride"] = spec.OutputStride, ["drop_path_rate"] = spec.DropPathRate,
             }),
             ["hierarchy"] = HierarchyWriter.ToYaml(tree),
             ["bands"] = norm.Bands.ToString(CultureInfo.InvariantCulture),
@@ -80,6 +81,7 @@ public sealed class Checkpoint
             Dropout = m.GetProperty("dropout").GetSingle(), MergeRelu = m.GetProperty("merge_relu").GetBoolean(),
             Mode = ExperimentConfig.ParseModeName(m.GetProperty("mode").GetString()!),
             AuxChannels = m.GetProperty("aux_channels").GetInt32(), AuxWeight = m.GetProperty("aux_weight").GetDouble(),
+            OutputStride = m.GetProperty("output_stride").GetInt32(), DropPathRate = m.GetProperty("drop_path_rate").GetSingle(),
         };
         var tree = HierarchyLoader.Parse(Need("hierarchy"), $"{path} (hierarchy)");
         var n = JsonDocument.Parse(Need("normalization")).RootElement;

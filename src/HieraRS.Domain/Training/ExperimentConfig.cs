@@ -12,7 +12,8 @@ namespace HieraRS.Domain.Training;
 /// <summary>The network: backbone, decode head with the hierarchical classifier, optional auxiliary head.</summary>
 public sealed record ModelSpec
 {
-    public static readonly string[] Backbones = ["resnet18", "resnet34"];
+    public static readonly string[] Backbones = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet50_v1c", "resnet101_v1c",
+        "convnext_atto", "convnext_femto", "convnext_pico", "convnext_nano", "convnext_tiny", "convnext_small", "convnext_base", "convnext_large"];
     public static readonly string[] Heads = ["uper", "fcn"];
     public string Backbone { get; init; } = "resnet18";
     public string Head { get; init; } = "uper";
@@ -24,25 +25,31 @@ public sealed record ModelSpec
     /// <summary>Auxiliary FCN head on stage 3 (flat, finest level): channels and loss weight; 0 channels = none.</summary>
     public int AuxChannels { get; init; }
     public double AuxWeight { get; init; } = 0.4;
+    /// <summary>ResNet output stride (32, 16 or 8: dilated last stages, as DeepLabV3+ uses 8).</summary>
+    public int OutputStride { get; init; } = 32;
+    /// <summary>ConvNeXt stochastic depth, rising linearly to this rate over the blocks.</summary>
+    public float DropPathRate { get; init; }
     /// <summary>Safetensors weights loaded where names and shapes match (e.g. an ImageNet backbone).</summary>
     public string? Pretrained { get; init; }
 
     public Segmentor Build(ClassHierarchy tree, int bands)
     {
-        var backbone = Backbone switch
+        Module backbone = Backbone switch
         {
-            "resnet18" => ResNet.ResNet18(bands),
-            "resnet34" => ResNet.ResNet34(bands),
+            _ when Backbone.StartsWith("convnext_") => ConvNeXt.Create(Backbone["convnext_".Length..], bands, DropPathRate),
+            _ when Backbone.StartsWith("resnet") && int.TryParse(Backbone["resnet".Length..].Replace("_v1c", ""), out int depth) =>
+                new ResNet(depth, bands, deepStem: Backbone.EndsWith("_v1c"), outputStride: OutputStride),
             _ => throw new ArgumentException($"unknown backbone '{Backbone}' ({string.Join(", ", Backbones)})"),
         };
+        var outChannels = ((IBackbone)backbone).OutChannels;
         var counts = tree.ClassCounts;
         DecodeHead head = Head switch
         {
-            "uper" => new UPerHead(backbone.OutChannels, Channels, counts, Mode, PoolScales, Dropout, MergeRelu),
-            "fcn" => new FcnHead(backbone.OutChannels[^1], Channels, counts, inIndex: 3, numConvs: 2, concatInput: true, mode: Mode, dropout: Dropout),
+            "uper" => new UPerHead(outChannels, Channels, counts, Mode, PoolScales, Dropout, MergeRelu),
+            "fcn" => new FcnHead(outChannels[^1], Channels, counts, inIndex: 3, numConvs: 2, concatInput: true, mode: Mode, dropout: Dropout),
             _ => throw new ArgumentException($"unknown head '{Head}' ({string.Join(", ", Heads)})"),
         };
-        var aux = AuxChannels > 0 ? new FcnHead(backbone.OutChannels[2], AuxChannels, [counts[^1]], inIndex: 2, dropout: Dropout) : null;
+        var aux = AuxChannels > 0 ? new FcnHead(outChannels[2], AuxChannels, [counts[^1]], inIndex: 2, dropout: Dropout) : null;
         var model = new Segmentor(backbone, head, aux);
         if (Pretrained is { } p)
         {
@@ -153,7 +160,8 @@ public sealed record ExperimentConfig
         if (r.Node(root, "model") is { } mn)
         {
             var m = r.Mapping(mn, "'model'");
-            r.AllowedKeys(m, "backbone", "head", "channels", "pool_scales", "dropout", "mode", "merge_relu", "auxiliary", "pretrained");
+            r.AllowedKeys(m, "backbone", "head", "channels", "pool_scales", "dropout", "mode", "merge_relu", "auxiliary", "pretrained",
+                "output_stride", "drop_path_rate");
             model = new ModelSpec
             {
                 Backbone = r.Choice(m, "backbone", "resnet18", ModelSpec.Backbones),
@@ -163,6 +171,8 @@ public sealed record ExperimentConfig
                 Dropout = (float)r.OptionalDouble(m, "dropout", 0.1, 0, 0.99),
                 Mode = ParseMode(r, m),
                 MergeRelu = r.OptionalBool(m, "merge_relu", false),
+                OutputStride = r.Choice(m, "output_stride", "32", "32", "16", "8") switch { "16" => 16, "8" => 8, _ => 32 },
+                DropPathRate = (float)r.OptionalDouble(m, "drop_path_rate", 0, 0, 1),
                 Pretrained = r.OptionalScalar(m, "pretrained") is { } pre ? Path.GetFullPath(Path.Combine(baseDir, pre)) : null,
             };
             if (r.Node(m, "auxiliary") is { } aux)

@@ -14,7 +14,7 @@ internal readonly record struct ConvGeom(int N, int C, int H, int W, int O, int 
     public bool Pointwise => Kh == 1 && Kw == 1 && Sh == 1 && Sw == 1 && Ph == 0 && Pw == 0;
 
     /// <summary>First output column whose input column (for kernel offset j) is inside the image.</summary>
-    public int ColLo(int j) => Math.Max(0, CeilDiv(Pw - j * Dw, Sw));
+    public int ColLo(int j) => Math.Min(Wo, Math.Max(0, CeilDiv(Pw - j * Dw, Sw))); // Wo when the tap never lands (kernel wider than padded map)
     /// <summary>One past the last such output column.</summary>
     public int ColHi(int j) => Math.Clamp(CeilDiv(W + Pw - j * Dw, Sw), ColLo(j), Wo);
 
