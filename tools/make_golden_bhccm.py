@@ -161,6 +161,58 @@ class UPerHead(Bhccm):
         return super().forward(self.features(inputs))
 
 
+class DSConv(nn.Module):
+    """MMCV DepthwiseSeparableConvModule: depthwise_conv and pointwise_conv, each conv-BN-ReLU."""
+
+    def __init__(self, cin, cout, k, padding=0, dilation=1):
+        super().__init__()
+        self.depthwise_conv = ConvModule(cin, cin, k, padding, dilation)
+        self.depthwise_conv.conv = nn.Conv2d(cin, cin, k, padding=padding, dilation=dilation, groups=cin, bias=False)
+        self.pointwise_conv = ConvModule(cin, cout, 1)
+
+    def forward(self, x):
+        return self.pointwise_conv(self.depthwise_conv(x))
+
+
+class ASPPHead(Bhccm):
+    """MMSegmentation's DepthwiseSeparableASPPHead (DeepLabV3+), its classifier replaced by BHCCM."""
+
+    def __init__(self, in_channels, c, counts, mode, dilations=(1, 2, 3), c1=5):
+        super().__init__(c, counts, mode)
+        self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), ConvModule(in_channels[-1], c, 1))
+        self.aspp_modules = nn.ModuleList([ConvModule(in_channels[-1], c, 1) if d == 1 else DSConv(in_channels[-1], c, 3, d, d) for d in dilations])
+        self.bottleneck = ConvModule((len(dilations) + 1) * c, c, 3, padding=1)
+        self.c1_bottleneck = ConvModule(in_channels[0], c1, 1)
+        self.sep_bottleneck = nn.Sequential(DSConv(c + c1, c, 3, 1), DSConv(c, c, 3, 1))
+
+    def forward(self, inputs):
+        x = inputs[-1]
+        outs = [F.interpolate(self.image_pool(x), size=x.shape[2:], mode="bilinear", align_corners=False)]
+        outs += [m(x) for m in self.aspp_modules]
+        y = self.bottleneck(torch.cat(outs, 1))
+        low = self.c1_bottleneck(inputs[0])
+        y = torch.cat([F.interpolate(y, size=low.shape[2:], mode="bilinear", align_corners=False), low], 1)
+        return super().forward(self.sep_bottleneck(y))
+
+
+def head_case(name, head, feats):
+    with torch.no_grad():
+        for _, p in head.named_parameters():
+            p.copy_(torch.rand_like(p) + 0.5 if p.numel() == 1 else torch.randn_like(p) * 0.3)
+    xs = [f.clone().requires_grad_(True) for f in feats]
+    t = {f"p.{k}": v.detach().clone() for k, v in head.state_dict().items()}
+    outs = head(xs)
+    gys = [torch.randn_like(o) for o in outs]
+    torch.autograd.backward(outs, gys)
+    t.update({f"x{i}": f for i, f in enumerate(feats)})
+    t.update({f"gx{i}": x.grad if x.grad is not None else torch.zeros_like(x) for i, x in enumerate(xs)})
+    t.update({f"y{i}": o.detach() for i, o in enumerate(outs)})
+    t.update({f"gy{i}": g for i, g in enumerate(gys)})
+    t.update({f"gp.{k}": p.grad for k, p in head.named_parameters()})
+    t.update({f"after.{k}": v.detach() for k, v in head.state_dict().items() if "running" in k})
+    save(os.path.join(OUT, name + ".safetensors"), t)
+
+
 def path_scores(logits, paths):
     """[N, P, H, W]: s_t = sum_i log_softmax(Z_i)[t_i]."""
     lsm = [F.log_softmax(z, 1) for z in logits]
@@ -239,6 +291,11 @@ def main():
     t.update({f"gp.{k}": p.grad for k, p in head.named_parameters()})
     t.update({f"after.{k}": v.detach() for k, v in head.state_dict().items() if "running" in k})
     save(os.path.join(OUT, "uper_bires.safetensors"), t)
+
+    # DeepLabV3+ head + BHCCM in training mode; stage 1 and stage 4 features (dilated backbone: 1/8)
+    torch.manual_seed(78)
+    head_case("aspp_bires", ASPPHead([4, 6, 8, 10], 6, counts, "bires"),
+              [torch.randn(3, ch, sz, sz + 1) for ch, sz in [(4, 12), (6, 6), (8, 6), (10, 6)]])
 
     # losses and JSPS on random logits; labels mix valid paths, invalid combinations and ignores
     torch.manual_seed(99)

@@ -151,6 +151,32 @@ public class DecodeHeadTests
     }
 
     [Fact]
+    public void DeepLabV3PlusHeadWithBhccmMatchesPyTorchInTraining()
+    {
+        var t = Golden.Load("bhccm", "aspp_bires");
+        var tree = HierarchyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "fixtures", "bhccm", "tree.yaml"));
+        var head = new DepthwiseSeparableAsppHead([4, 6, 8, 10], 6, tree.ClassCounts, BhccmMode.BidirectionalResidual, [1, 2, 3], c1Channels: 5, dropout: 0);
+        head.LoadStateDict(t.Where(kv => kv.Key.StartsWith("p.")).ToDictionary(kv => kv.Key[2..], kv => kv.Value));
+        var xs = Enumerable.Range(0, 4).Select(i => { var x = t[$"x{i}"].CloneData(); x.RequiresGrad = true; return x; }).ToArray();
+        var ys = head.Forward(xs);
+        Tensor? l = null;
+        for (int i = 0; i < 3; i++)
+        {
+            Golden.AssertClose(t[$"y{i}"], ys[i], 2e-4, $"level {i + 1} logits");
+            var term = (ys[i] * t[$"gy{i}"]).Sum();
+            l = l is null ? term : l + term;
+        }
+        l!.Backward();
+        Golden.AssertClose(t["gx0"], xs[0].Grad!, 2e-4, "gradient of stage 1");
+        Golden.AssertClose(t["gx3"], xs[3].Grad!, 2e-4, "gradient of stage 4");
+        foreach (var (name, p) in head.NamedParameters())
+            Golden.AssertClose(t["gp." + name], p.Grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}"), 2e-4, $"gradient of {name}");
+        var sd = head.StateDict();
+        foreach (var (k, v) in t.Where(kv => kv.Key.StartsWith("after.")))
+            Golden.AssertClose(v, sd[k["after.".Length..]], 1e-4, $"running statistic {k}");
+    }
+
+    [Fact]
     public void FcnHeadNamesAndShapes()
     {
         var aux = new FcnHead(24, 16, [5], inIndex: 2);

@@ -74,3 +74,62 @@ public sealed class FcnHead : DecodeHead
         return convCat is null ? y : convCat.Forward(Tensor.Cat([x, y], 1));
     }
 }
+
+/// <summary>MMCV's DepthwiseSeparableConvModule: <c>depthwise_conv</c> (k x k, groups = channels) and <c>pointwise_conv</c> (1x1), each conv-BN-ReLU.</summary>
+public sealed class DepthwiseSeparableConvModule : Module
+{
+    readonly ConvModule depthwise, pointwise;
+
+    public DepthwiseSeparableConvModule(int inChannels, int outChannels, int kernelSize, int padding = 0, int dilation = 1)
+    {
+        depthwise = Register("depthwise_conv", new ConvModule(inChannels, inChannels, kernelSize, padding: padding, dilation: dilation, groups: inChannels));
+        pointwise = Register("pointwise_conv", new ConvModule(inChannels, outChannels, 1));
+    }
+
+    public override Tensor Forward(Tensor x) => pointwise.Forward(depthwise.Forward(x));
+}
+
+/// <summary>
+/// MMSegmentation's DepthwiseSeparableASPPHead (DeepLabV3+): on the last stage, an image-level pool
+/// branch and ASPP branches (1x1 for dilation 1, depthwise-separable 3x3 for the others), fused by a
+/// 3x3 <c>bottleneck</c>; upsampled to stage 1 (1/4) and concatenated with its 48-channel
+/// <c>c1_bottleneck</c> projection; two depthwise-separable 3x3 convs (<c>sep_bottleneck</c>) give F.
+/// </summary>
+public sealed class DepthwiseSeparableAsppHead : DecodeHead
+{
+    readonly Sequential imagePool;
+    readonly ModuleList aspp;
+    readonly ConvModule bottleneck;
+    readonly ConvModule? c1;
+    readonly Sequential sep;
+
+    public DepthwiseSeparableAsppHead(int[] inChannels, int channels, int[] classCounts, BhccmMode mode = BhccmMode.BidirectionalResidual,
+        int[]? dilations = null, int c1Channels = 48, float dropout = 0.1f, bool mergeRelu = false) : base(channels, classCounts, mode, dropout, mergeRelu)
+    {
+        dilations ??= [1, 12, 24, 36];
+        int last = inChannels[^1];
+        imagePool = Register("image_pool", new Sequential(new AdaptiveAvgPool2d(1, 1), new ConvModule(last, channels, 1)));
+        aspp = Register("aspp_modules", new ModuleList(dilations.Select(d => d == 1
+            ? (Module)new ConvModule(last, channels, 1)
+            : new DepthwiseSeparableConvModule(last, channels, 3, padding: d, dilation: d))));
+        bottleneck = Register("bottleneck", new ConvModule((dilations.Length + 1) * channels, channels, 3, padding: 1));
+        if (c1Channels > 0) c1 = Register("c1_bottleneck", new ConvModule(inChannels[0], c1Channels, 1));
+        sep = Register("sep_bottleneck", new Sequential(
+            new DepthwiseSeparableConvModule(channels + Math.Max(c1Channels, 0), channels, 3, padding: 1),
+            new DepthwiseSeparableConvModule(channels, channels, 3, padding: 1)));
+    }
+
+    public override Tensor Features(Tensor[] inputs)
+    {
+        var x = inputs[^1];
+        var outs = new List<Tensor> { F.Interpolate(imagePool.Forward(x), x.Size(2), x.Size(3)) };
+        foreach (var m in aspp) outs.Add(m.Forward(x));
+        var y = bottleneck.Forward(Tensor.Cat(outs.ToArray(), 1));
+        if (c1 is not null)
+        {
+            var low = c1.Forward(inputs[0]);
+            y = Tensor.Cat([F.Interpolate(y, low.Size(2), low.Size(3)), low], 1);
+        }
+        return sep.Forward(y);
+    }
+}

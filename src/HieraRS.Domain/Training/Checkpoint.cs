@@ -47,6 +47,7 @@ public sealed class Checkpoint
                 ["dropout"] = spec.Dropout, ["mode"] = ExperimentConfig.ModeName(spec.Mode), ["merge_relu"] = spec.MergeRelu,
                 ["aux_channels"] = spec.AuxChannels, ["aux_weight"] = spec.AuxWeight,
                 ["output_stride"] = spec.OutputStride, ["drop_path_rate"] = spec.DropPathRate,
+                ["dilations"] = spec.Dilations, ["c1_channels"] = spec.C1Channels,
             }),
             ["hierarchy"] = HierarchyWriter.ToYaml(tree),
             ["bands"] = norm.Bands.ToString(CultureInfo.InvariantCulture),
@@ -82,6 +83,7 @@ public sealed class Checkpoint
             Mode = ExperimentConfig.ParseModeName(m.GetProperty("mode").GetString()!),
             AuxChannels = m.GetProperty("aux_channels").GetInt32(), AuxWeight = m.GetProperty("aux_weight").GetDouble(),
             OutputStride = m.GetProperty("output_stride").GetInt32(), DropPathRate = m.GetProperty("drop_path_rate").GetSingle(),
+            Dilations = m.GetProperty("dilations").EnumerateArray().Select(e => e.GetInt32()).ToArray(), C1Channels = m.GetProperty("c1_channels").GetInt32(),
         };
         var tree = HierarchyLoader.Parse(Need("hierarchy"), $"{path} (hierarchy)");
         var n = JsonDocument.Parse(Need("normalization")).RootElement;

@@ -14,11 +14,14 @@ public sealed record ModelSpec
 {
     public static readonly string[] Backbones = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet50_v1c", "resnet101_v1c",
         "convnext_atto", "convnext_femto", "convnext_pico", "convnext_nano", "convnext_tiny", "convnext_small", "convnext_base", "convnext_large"];
-    public static readonly string[] Heads = ["uper", "fcn"];
+    public static readonly string[] Heads = ["uper", "fcn", "aspp"];
     public string Backbone { get; init; } = "resnet18";
     public string Head { get; init; } = "uper";
     public int Channels { get; init; } = 128;
     public int[] PoolScales { get; init; } = [1, 2, 3, 6];
+    /// <summary>DeepLabV3+ (aspp): ASPP dilations and the width of the stage-1 projection.</summary>
+    public int[] Dilations { get; init; } = [1, 12, 24, 36];
+    public int C1Channels { get; init; } = 48;
     public float Dropout { get; init; } = 0.1f;
     public BhccmMode Mode { get; init; } = BhccmMode.BidirectionalResidual;
     public bool MergeRelu { get; init; }
@@ -47,6 +50,7 @@ public sealed record ModelSpec
         {
             "uper" => new UPerHead(outChannels, Channels, counts, Mode, PoolScales, Dropout, MergeRelu),
             "fcn" => new FcnHead(outChannels[^1], Channels, counts, inIndex: 3, numConvs: 2, concatInput: true, mode: Mode, dropout: Dropout),
+            "aspp" => new DepthwiseSeparableAsppHead(outChannels, Channels, counts, Mode, Dilations, C1Channels, Dropout, MergeRelu),
             _ => throw new ArgumentException($"unknown head '{Head}' ({string.Join(", ", Heads)})"),
         };
         var aux = AuxChannels > 0 ? new FcnHead(outChannels[2], AuxChannels, [counts[^1]], inIndex: 2, dropout: Dropout) : null;
@@ -161,13 +165,15 @@ public sealed record ExperimentConfig
         {
             var m = r.Mapping(mn, "'model'");
             r.AllowedKeys(m, "backbone", "head", "channels", "pool_scales", "dropout", "mode", "merge_relu", "auxiliary", "pretrained",
-                "output_stride", "drop_path_rate");
+                "output_stride", "drop_path_rate", "dilations", "c1_channels");
             model = new ModelSpec
             {
                 Backbone = r.Choice(m, "backbone", "resnet18", ModelSpec.Backbones),
                 Head = r.Choice(m, "head", "uper", ModelSpec.Heads),
                 Channels = r.OptionalInt(m, "channels", 128, 1, 4096),
                 PoolScales = r.Node(m, "pool_scales") is { } ps ? r.Doubles(ps, "'pool_scales'").Select(v => (int)v).ToArray() : [1, 2, 3, 6],
+                Dilations = r.Node(m, "dilations") is { } dn ? r.Doubles(dn, "'dilations'").Select(v => (int)v).ToArray() : [1, 12, 24, 36],
+                C1Channels = r.OptionalInt(m, "c1_channels", 48, 0, 4096),
                 Dropout = (float)r.OptionalDouble(m, "dropout", 0.1, 0, 0.99),
                 Mode = ParseMode(r, m),
                 MergeRelu = r.OptionalBool(m, "merge_relu", false),
