@@ -80,6 +80,48 @@ public class TrainingTests
     }
 
     [Fact]
+    public void StageWiseLearningRateDecayFollowsMmseg()
+    {
+        // MMSeg, num_layers 12 -> 14 ids: scale = 0.9^(14 - id - 1); downsample/stem 0, stage i -> i + 1, heads 13
+        var spec = new OptimizerSpec { Lr = 1e-4, LayerDecay = 0.9 };
+        Assert.Equal(0, OptimizerSpec.StageId("backbone.downsample_layers.0.0.weight", 14));
+        Assert.Equal(4, OptimizerSpec.StageId("backbone.stages.3.2.gamma", 14));
+        Assert.Equal(3, OptimizerSpec.StageId("backbone.layer3.0.conv1.weight", 14));
+        Assert.Equal(13, OptimizerSpec.StageId("backbone.norm3.weight", 14));
+        Assert.Equal(13, OptimizerSpec.StageId("decode_head.conv_seg.weight", 14));
+        var model = new ModelSpec { Backbone = "convnext_atto", Channels = 16 }.Build(HierarchyLoader.Builtin("crop10m"), 10);
+        var opt = spec.Build(model);
+        double LrOf(string name)
+        {
+            var p = model.NamedParameters().First(np => np.Name == name).Parameter;
+            return opt.Groups.First(g => g.Params.Contains(p)).LrMult;
+        }
+        Assert.Equal(Math.Pow(0.9, 13), LrOf("backbone.downsample_layers.0.0.weight"), 12);
+        Assert.Equal(Math.Pow(0.9, 9), LrOf("backbone.stages.3.0.pwconv1.weight"), 12);
+        Assert.Equal(1.0, LrOf("decode_head.bhccm.w12"), 12);
+        Assert.Equal(0.0, opt.Groups.First(g => g.Params.Contains(model.NamedParameters().First(np => np.Name == "backbone.stages.0.0.gamma").Parameter)).DecayMult);
+        Assert.Equal(model.Parameters().Count(), opt.Groups.Sum(g => g.Params.Count));
+    }
+
+    [Fact]
+    public void EveryShippedConfigReads()
+    {
+        string? dir = null;
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null && dir is null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "configs", "demo.yaml"))) dir = Path.Combine(d.FullName, "configs");
+        Assert.NotNull(dir);
+        var files = Directory.GetFiles(dir!, "*.yaml", SearchOption.AllDirectories).Where(f => !f.Contains($"{Path.DirectorySeparatorChar}data{Path.DirectorySeparatorChar}")).ToList();
+        Assert.True(files.Count >= 11, $"{files.Count} configs");
+        foreach (var f in files)
+        {
+            var cfg = ExperimentConfig.Load(f);
+            Assert.Contains(cfg.Model.Backbone, ModelSpec.Backbones);
+        }
+        var paper = ExperimentConfig.Load(Path.Combine(dir!, "paper", "mm5b-gf2-convnext-b-upernet-bhccm.yaml"));
+        Assert.Equal(("convnext_base", 512, 0.9, 80000L), (paper.Model.Backbone, paper.Model.Channels, paper.Optimizer.LayerDecay, paper.Run.Iterations));
+    }
+
+    [Fact]
     public void HierarchiesSurviveTheCheckpointYaml()
     {
         foreach (var name in HierarchyLoader.BuiltinNames)

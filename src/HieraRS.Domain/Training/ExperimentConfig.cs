@@ -80,18 +80,40 @@ public sealed record OptimizerSpec
     public double ClipGrad { get; init; }
     /// <summary>Learning-rate multiplier of the heads relative to the backbone (MMSeg's decode_head lr_mult).</summary>
     public double HeadLrMult { get; init; } = 1.0;
+    /// <summary>Stage-wise learning-rate decay (MMSeg's LearningRateDecayOptimizerConstructor, decay_type stage_wise); 1 = none.</summary>
+    public double LayerDecay { get; init; } = 1.0;
+    /// <summary>MMSeg's num_layers of that constructor (12 in the ConvNeXt configs).</summary>
+    public int DecayLayers { get; init; } = 12;
+
+    /// <summary>
+    /// Stage id of a parameter for stage-wise decay, as MMSeg's get_stage_id_for_convnext (extended to
+    /// ResNet): stem and downsampling layers 0, stage i (0-based) i + 1, everything else (the heads) the last id.
+    /// </summary>
+    public static int StageId(string name, int maxStageId)
+    {
+        if (!name.StartsWith("backbone.", StringComparison.Ordinal)) return maxStageId - 1;
+        var parts = name.Split('.');
+        if (parts[1] == "stages" && int.TryParse(parts[2], out int s)) return s + 1;
+        if (parts[1].StartsWith("layer", StringComparison.Ordinal) && int.TryParse(parts[1]["layer".Length..], out int l)) return l;
+        if (parts[1] is "downsample_layers" or "stem" or "conv1" or "bn1") return 0;
+        return maxStageId - 1; // backbone output norms (norm0..3) count with the heads, as in MMSeg
+    }
 
     public Optimizer Build(Segmentor model)
     {
         static bool NoDecay(string name, Tensor p) => p.Rank <= 1; // biases, norm weights, BHCCM scalars
-        var groups = new List<ParamGroup>();
-        foreach (var (isHead, decay) in new[] { (false, true), (false, false), (true, true), (true, false) })
-        {
-            var ps = model.NamedParameters().Where(np => np.Name.StartsWith("backbone.") != isHead && NoDecay(np.Name, np.Parameter) != decay)
-                .Select(np => np.Parameter).ToList();
-            if (ps.Count > 0)
-                groups.Add(new ParamGroup(ps, isHead ? HeadLrMult : 1.0, decay ? 1.0 : 0.0, $"{(isHead ? "heads" : "backbone")}{(decay ? "" : " (no decay)")}"));
-        }
+        int layers = DecayLayers + 2;
+        var groups = model.NamedParameters()
+            .GroupBy(np =>
+            {
+                double mult = LayerDecay < 1 ? Math.Pow(LayerDecay, layers - StageId(np.Name, layers) - 1) : 1.0;
+                bool head = !np.Name.StartsWith("backbone.", StringComparison.Ordinal);
+                return (Lr: head ? mult * HeadLrMult : mult, Decay: !NoDecay(np.Name, np.Parameter), Head: head);
+            })
+            .OrderBy(g => g.Key.Head).ThenByDescending(g => g.Key.Lr).ThenByDescending(g => g.Key.Decay)
+            .Select(g => new ParamGroup(g.Select(np => np.Parameter), g.Key.Lr, g.Key.Decay ? 1.0 : 0.0,
+                $"{(g.Key.Head ? "heads" : "backbone")} lr x{g.Key.Lr:G4}{(g.Key.Decay ? "" : " (no decay)")}"))
+            .ToList();
         return Type == "sgd" ? new SGD(groups, Lr, Momentum, WeightDecay) : new AdamW(groups, Lr, Beta1, Beta2, 1e-8, WeightDecay);
     }
 }
@@ -208,7 +230,7 @@ public sealed record ExperimentConfig
         if (r.Node(root, "optimizer") is { } on)
         {
             var m = r.Mapping(on, "'optimizer'");
-            r.AllowedKeys(m, "type", "lr", "weight_decay", "momentum", "betas", "clip_grad", "head_lr_mult");
+            r.AllowedKeys(m, "type", "lr", "weight_decay", "momentum", "betas", "clip_grad", "head_lr_mult", "layer_decay", "decay_layers");
             string type = r.Choice(m, "type", "adamw", "adamw", "sgd");
             var betas = r.Node(m, "betas") is { } b ? r.Doubles(b, "'betas'") : [0.9, 0.999];
             if (betas.Length != 2) throw r.Error(m, "'betas' must be [beta1, beta2]");
@@ -221,6 +243,8 @@ public sealed record ExperimentConfig
                 Beta1 = betas[0], Beta2 = betas[1],
                 ClipGrad = r.OptionalDouble(m, "clip_grad", 0, 0),
                 HeadLrMult = r.OptionalDouble(m, "head_lr_mult", 1, 0, 1000),
+                LayerDecay = r.OptionalDouble(m, "layer_decay", 1, 0, 1),
+                DecayLayers = r.OptionalInt(m, "decay_layers", 12, 1, 1000),
             };
         }
         var sched = new ScheduleSpec();
