@@ -239,6 +239,41 @@ def l_hce(logits, labels):
     return sum(F.cross_entropy(z, y, ignore_index=255, reduction="sum") / y.numel() for z, y in zip(logits, labels))
 
 
+def tree_min(logits, labels, paths, gamma=0.0, weight=1.0):
+    """HSSN tree-min loss from explicit ancestor / descendant sets (read off the valid paths)."""
+    n_levels = len(logits)
+    s = [torch.sigmoid(z) for z in logits]
+    total = 0
+    for l in range(n_levels):
+        k = logits[l].shape[1]
+        down, up = [], []
+        for c in range(k):
+            anc = {(a, t[a]) for t in paths if t[l] == c for a in range(l)}
+            des = {(d, t[d]) for t in paths if t[l] == c for d in range(l + 1, n_levels)}
+            lo = s[l][:, c]
+            for a, ca in anc:
+                lo = torch.minimum(lo, s[a][:, ca])
+            hi = s[l][:, c]
+            for d, cd in des:
+                hi = torch.maximum(hi, s[d][:, cd])
+            down.append(lo)
+            up.append(hi)
+        down, up = torch.stack(down, 1), torch.stack(up, 1)
+        y = labels[l]
+        valid = (y != 255)
+        if not valid.any():
+            continue
+        target = F.one_hot(y.clamp(max=k - 1), k).permute(0, 3, 1, 2).float() * valid[:, None]
+        pos = down.clamp(1e-6, 1).log()
+        neg = (1 - up).clamp(1e-6, 1).log()
+        if gamma > 0:
+            term = target * (1 - down).clamp(0, 1).pow(gamma) * pos + (1 - target) * up.clamp(0, 1).pow(gamma) * neg
+        else:
+            term = target * pos + (1 - target) * neg
+        total = total - (term * valid[:, None]).sum() / valid.sum()
+    return total * weight
+
+
 def jsps(logits, paths):
     best = path_scores(logits, paths).argmax(1)
     table = torch.tensor(paths)
@@ -317,6 +352,12 @@ def main():
     t.update({f"gz{i}": z.grad for i, z in enumerate(zs)})
     for i, lab in enumerate(jsps(logits, paths)):
         t[f"jsps{i}"] = lab
+    for gamma, weight, key in [(0.0, 1.0, "tm"), (2.0, 5.0, "tmfocal")]:
+        zs = [z.clone().requires_grad_(True) for z in logits]
+        v = tree_min(zs, labels, paths, gamma, weight)
+        v.backward()
+        t[key] = v.detach().reshape(1)
+        t.update({f"g{key}{i}": z.grad for i, z in enumerate(zs)})
     save(os.path.join(OUT, "loss_jsps.safetensors"), t)
 
 

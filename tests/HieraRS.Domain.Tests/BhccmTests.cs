@@ -75,6 +75,20 @@ public class BhccmTests
         Assert.All(confidence.ToArray(), c => Assert.InRange(c, 1f / Tree.PathCount, 1f));
     }
 
+    [Theory]
+    [InlineData("tm", 0.0, 1.0)]
+    [InlineData("tmfocal", 2.0, 5.0)]
+    public void TreeMinLossMatchesPyTorch(string key, double gamma, double weight)
+    {
+        var t = Golden.Load("bhccm", "loss_jsps");
+        var z = Enumerable.Range(0, 3).Select(i => { var v = t[$"z{i}"].CloneData(); v.RequiresGrad = true; return v; }).ToArray();
+        var labels = Enumerable.Range(0, 3).Select(i => SafeTensors.ToIntTensor(t[$"label{i}"])).ToArray();
+        var loss = new TreeMinLoss(Tree, weight, gamma).Compute(z, labels);
+        Assert.Equal(t[key].Item(), loss.Item(), 1e-5f * Math.Abs(t[key].Item()));
+        loss.Backward();
+        for (int i = 0; i < 3; i++) Golden.AssertClose(t[$"g{key}{i}"], z[i].Grad!, 1e-4, $"{key} gradient of level {i + 1}");
+    }
+
     [Fact]
     public void HpcIsZeroWithoutValidPixelsAndJspsAlwaysGivesValidPaths()
     {

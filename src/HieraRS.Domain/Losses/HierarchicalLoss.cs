@@ -14,6 +14,8 @@ public enum LossKind
     ClassCountCe,
     /// <summary>One cross-entropy on the finest level (the flat baseline).</summary>
     Flat,
+    /// <summary>HSSN's tree-min loss (<see cref="TreeMinLoss"/>); with a focal exponent when gamma &gt; 0.</summary>
+    TreeMin,
 }
 
 /// <summary>
@@ -30,9 +32,15 @@ public sealed class HierarchicalLoss
     readonly double[] levelWeights;
     readonly Tensor?[] classWeights;
 
-    public HierarchicalLoss(ClassHierarchy tree, LossKind kind = LossKind.Hsc, double alpha = 2.0, double[]? levelWeights = null, Tensor?[]? classWeights = null)
+    readonly TreeMinLoss? treeMin;
+
+    /// <param name="alpha">L_HPC weight (Hsc); for TreeMin, the loss weight (1 or 5).</param>
+    /// <param name="gamma">TreeMin's focal exponent (0: plain).</param>
+    public HierarchicalLoss(ClassHierarchy tree, LossKind kind = LossKind.Hsc, double alpha = 2.0, double[]? levelWeights = null, Tensor?[]? classWeights = null,
+        double gamma = 0.0)
     {
         Tree = tree; Kind = kind; Alpha = alpha;
+        if (kind == LossKind.TreeMin) treeMin = new TreeMinLoss(tree, alpha, gamma);
         if (levelWeights is not null && levelWeights.Length != tree.Depth)
             throw new ArgumentException($"{levelWeights.Length} level weights for a tree of {tree.Depth} levels");
         this.levelWeights = levelWeights ?? (kind == LossKind.ClassCountCe
@@ -56,6 +64,12 @@ public sealed class HierarchicalLoss
             return (ce, terms);
         }
         if (logits.Length != Tree.Depth) throw new ArgumentException($"need logits for {Tree.Depth} levels, got {logits.Length}");
+        if (treeMin is not null)
+        {
+            var tm = treeMin.Compute(logits, labels);
+            terms["tree_min"] = tm.Item();
+            return (tm, terms);
+        }
         Tensor? hce = null;
         for (int l = 0; l < Tree.Depth; l++)
         {

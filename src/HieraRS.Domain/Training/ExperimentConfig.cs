@@ -162,6 +162,8 @@ public sealed record ExperimentConfig
     public ModelSpec Model { get; init; } = new();
     public LossKind Loss { get; init; } = LossKind.Hsc;
     public double Alpha { get; init; } = 2.0;
+    /// <summary>tree_min's focal exponent.</summary>
+    public double Gamma { get; init; }
     public OptimizerSpec Optimizer { get; init; } = new();
     public ScheduleSpec Schedule { get; init; } = new();
     public TrainSpec Run { get; init; } = new();
@@ -212,16 +214,18 @@ public sealed record ExperimentConfig
         }
 
         var loss = LossKind.Hsc;
-        double alpha = 2.0;
+        double alpha = 2.0, gamma = 0;
         if (r.Node(root, "loss") is { } ln)
         {
             var m = r.Mapping(ln, "'loss'");
-            r.AllowedKeys(m, "type", "alpha");
-            loss = r.Choice(m, "type", "hsc", "hsc", "hce", "class_count_ce", "flat") switch
+            r.AllowedKeys(m, "type", "alpha", "weight", "gamma");
+            loss = r.Choice(m, "type", "hsc", "hsc", "hce", "class_count_ce", "flat", "tree_min", "tree_min_focal") switch
             {
-                "hce" => LossKind.Hce, "class_count_ce" => LossKind.ClassCountCe, "flat" => LossKind.Flat, _ => LossKind.Hsc,
+                "hce" => LossKind.Hce, "class_count_ce" => LossKind.ClassCountCe, "flat" => LossKind.Flat,
+                "tree_min" or "tree_min_focal" => LossKind.TreeMin, _ => LossKind.Hsc,
             };
-            alpha = r.OptionalDouble(m, "alpha", 2.0, 0, 1000);
+            alpha = loss == LossKind.TreeMin ? r.OptionalDouble(m, "weight", 1.0, 0, 1000) : r.OptionalDouble(m, "alpha", 2.0, 0, 1000);
+            gamma = r.OptionalScalar(m, "type") == "tree_min_focal" ? r.OptionalDouble(m, "gamma", 2.0, 0, 100) : 0;
         }
         if ((loss == LossKind.Flat) != (model.Mode == BhccmMode.Flat))
             throw r.Error(root, $"loss '{(loss == LossKind.Flat ? "flat" : "hierarchical")}' needs model mode {(loss == LossKind.Flat ? "flat" : "other than flat")}");
@@ -281,7 +285,7 @@ public sealed record ExperimentConfig
             Name = r.OptionalScalar(root, "name") ?? Path.GetFileNameWithoutExtension(source),
             Seed = (ulong)r.OptionalInt(root, "seed", 0, 0),
             Threads = r.Node(root, "threads") is not null ? r.OptionalInt(root, "threads", 1, 1, 1024) : null,
-            Train = train, Val = val, Augment = aug, Model = model, Loss = loss, Alpha = alpha,
+            Train = train, Val = val, Augment = aug, Model = model, Loss = loss, Alpha = alpha, Gamma = gamma,
             Optimizer = opt, Schedule = sched, Run = run, Text = text, Source = source,
         };
     }

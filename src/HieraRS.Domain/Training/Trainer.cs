@@ -55,7 +55,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         var model = Config.Model.Build(tree, train.Bands);
         var optimizer = Config.Optimizer.Build(model);
         var schedule = Config.Schedule.Build(Config.Run.Iterations);
-        var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha);
+        var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha, gamma: Config.Gamma);
         var auxLoss = new HierarchicalLoss(tree, LossKind.Flat);
         long start = 0;
         double best = double.NegativeInfinity;

@@ -74,6 +74,7 @@ public sealed partial class Tensor
     public static Tensor operator *(Tensor a, float s) => a.Mul(s);
     public static Tensor operator *(float s, Tensor a) => a.Mul(s);
     public static Tensor operator /(Tensor a, float s) => a.Mul(1f / s);
+    public static Tensor operator -(float s, Tensor a) => a.Neg().Add(s);
     public static Tensor operator -(Tensor a) => a.Neg();
 
     /// <summary>In-place this += other (broadcast into this shape); no autograd, for gradient buffers and optimizers.</summary>
