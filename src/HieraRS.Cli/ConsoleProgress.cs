@@ -5,22 +5,27 @@ namespace HieraRS.Cli;
 
 /// <summary>
 /// A progress bar on stderr with rate and ETA. On a terminal it redraws one line; in logs (CI,
-/// redirected output) it prints a line at every tenth of the work instead.
+/// redirected output) it prints a line at every tenth of the work instead. The rate is measured from
+/// the first report on, so a resumed run (starting at iteration k) shows its own speed.
 /// </summary>
 public sealed class ConsoleProgress(string label, long total, string unit = "it")
 {
     readonly Stopwatch clock = Stopwatch.StartNew();
     readonly bool tty = !Console.IsErrorRedirected;
-    long lastDecile = -1;
+    long lastDecile = -1, firstDone = -1;
+    double firstSecs;
 
     public void Report(long done, string extra = "")
     {
-        double secs = clock.Elapsed.TotalSeconds, rate = done > 0 ? done / secs : 0;
+        double secs = clock.Elapsed.TotalSeconds;
+        if (firstDone < 0) (firstDone, firstSecs) = (done, secs);
+        double rate = done > firstDone && secs > firstSecs ? (done - firstDone) / (secs - firstSecs) : double.NaN;
         double eta = rate > 0 ? (total - done) / rate : double.NaN;
         const int Width = 28;
         int fill = total > 0 ? (int)(Width * Math.Min(done, total) / total) : 0;
+        string rateText = double.IsNaN(rate) ? "?" : rate.ToString("F2", CultureInfo.InvariantCulture);
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"{label} [{new string('#', fill)}{new string('.', Width - fill)}] {done}/{total} {rate:F2} {unit}/s ETA {Format(eta)} {extra}");
+            $"{label} [{new string('#', fill)}{new string('.', Width - fill)}] {done}/{total} {rateText} {unit}/s ETA {Format(eta)} {extra}");
         if (tty) Console.Error.Write("\r" + line.PadRight(Console.WindowWidth > 0 ? Math.Min(Console.WindowWidth - 1, 160) : 0));
         else
         {
