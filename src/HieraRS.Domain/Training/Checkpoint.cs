@@ -75,15 +75,21 @@ public sealed class Checkpoint
             : throw new InvalidDataException($"{path}: not a HieraRS checkpoint (no '{key}' in its metadata; `hierars checkpoint inspect` shows what it holds)");
         if (Need("format") != Format) throw new InvalidDataException($"{path}: checkpoint format '{meta["format"]}', this build reads '{Format}'");
         var m = JsonDocument.Parse(Need("model")).RootElement;
+        var defaults = new ModelSpec();
+        // keys added after the first checkpoints of this format take their defaults when absent
+        JsonElement? Opt(string key) => m.TryGetProperty(key, out var v) ? v : null;
+        JsonElement Req(string key) => Opt(key) ?? throw new InvalidDataException($"{path}: the model description in its metadata has no '{key}'");
         var spec = new ModelSpec
         {
-            Backbone = m.GetProperty("backbone").GetString()!, Head = m.GetProperty("head").GetString()!,
-            Channels = m.GetProperty("channels").GetInt32(), PoolScales = m.GetProperty("pool_scales").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
-            Dropout = m.GetProperty("dropout").GetSingle(), MergeRelu = m.GetProperty("merge_relu").GetBoolean(),
-            Mode = ExperimentConfig.ParseModeName(m.GetProperty("mode").GetString()!),
-            AuxChannels = m.GetProperty("aux_channels").GetInt32(), AuxWeight = m.GetProperty("aux_weight").GetDouble(),
-            OutputStride = m.GetProperty("output_stride").GetInt32(), DropPathRate = m.GetProperty("drop_path_rate").GetSingle(),
-            Dilations = m.GetProperty("dilations").EnumerateArray().Select(e => e.GetInt32()).ToArray(), C1Channels = m.GetProperty("c1_channels").GetInt32(),
+            Backbone = Req("backbone").GetString()!, Head = Req("head").GetString()!,
+            Channels = Req("channels").GetInt32(),
+            PoolScales = Opt("pool_scales")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.PoolScales,
+            Dropout = Opt("dropout")?.GetSingle() ?? defaults.Dropout, MergeRelu = Opt("merge_relu")?.GetBoolean() ?? false,
+            Mode = ExperimentConfig.ParseModeName(Req("mode").GetString()!),
+            AuxChannels = Opt("aux_channels")?.GetInt32() ?? 0, AuxWeight = Opt("aux_weight")?.GetDouble() ?? defaults.AuxWeight,
+            OutputStride = Opt("output_stride")?.GetInt32() ?? defaults.OutputStride, DropPathRate = Opt("drop_path_rate")?.GetSingle() ?? 0,
+            Dilations = Opt("dilations")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.Dilations,
+            C1Channels = Opt("c1_channels")?.GetInt32() ?? defaults.C1Channels,
         };
         var tree = HierarchyLoader.Parse(Need("hierarchy"), $"{path} (hierarchy)");
         var n = JsonDocument.Parse(Need("normalization")).RootElement;

@@ -171,7 +171,7 @@ public sealed record ExperimentConfig
     public string Source { get; init; } = "";
 
     public static ExperimentConfig Load(string path) =>
-        Parse(File.ReadAllText(path), path, Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Parse(File.ReadAllText(path), Path.GetFullPath(path), Path.GetDirectoryName(Path.GetFullPath(path))!);
 
     public static ExperimentConfig Parse(string text, string source, string baseDir)
     {
