@@ -80,6 +80,18 @@ public class TrainingTests
     }
 
     [Fact]
+    public void ClassWeightsAreReadPerLevel()
+    {
+        var cfg = ExperimentConfig.Parse(Config(2) + "\nloss: {type: hsc, alpha: 1.5, class_weights: [null, null, [1, 2, 3]]}", "w.yaml", ".");
+        Assert.Equal(1.5, cfg.Alpha);
+        Assert.Null(cfg.ClassWeights[0]);
+        Assert.Equal([1.0, 2.0, 3.0], cfg.ClassWeights[2]!);
+        string dir = SharedData.TempDir();
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(cfg, dir).Run());
+        Assert.Contains("class_weights of level 3 has 3 values; the level has 18 classes", e.Message);
+    }
+
+    [Fact]
     public void StageWiseLearningRateDecayFollowsMmseg()
     {
         // MMSeg, num_layers 12 -> 14 ids: scale = 0.9^(14 - id - 1); downsample/stem 0, stage i -> i + 1, heads 13

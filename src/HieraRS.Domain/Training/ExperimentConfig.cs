@@ -164,6 +164,8 @@ public sealed record ExperimentConfig
     public double Alpha { get; init; } = 2.0;
     /// <summary>tree_min's focal exponent.</summary>
     public double Gamma { get; init; }
+    /// <summary>Cross-entropy class weights per level (null entries: unweighted), as MMSeg's class_weight.</summary>
+    public double[]?[] ClassWeights { get; init; } = [];
     public OptimizerSpec Optimizer { get; init; } = new();
     public ScheduleSpec Schedule { get; init; } = new();
     public TrainSpec Run { get; init; } = new();
@@ -215,10 +217,14 @@ public sealed record ExperimentConfig
 
         var loss = LossKind.Hsc;
         double alpha = 2.0, gamma = 0;
+        double[]?[] classWeights = [];
         if (r.Node(root, "loss") is { } ln)
         {
             var m = r.Mapping(ln, "'loss'");
-            r.AllowedKeys(m, "type", "alpha", "weight", "gamma");
+            r.AllowedKeys(m, "type", "alpha", "weight", "gamma", "class_weights");
+            if (r.Node(m, "class_weights") is { } cw)
+                classWeights = (cw as YamlSequenceNode ?? throw r.Error(cw, "'class_weights' must be a list with one entry per level (a list of weights or null)"))
+                    .Children.Select(c => c is YamlScalarNode { Value: null or "null" or "~" } ? null : r.Doubles(c, "a level's class weights")).ToArray();
             loss = r.Choice(m, "type", "hsc", "hsc", "hce", "class_count_ce", "flat", "tree_min", "tree_min_focal") switch
             {
                 "hce" => LossKind.Hce, "class_count_ce" => LossKind.ClassCountCe, "flat" => LossKind.Flat,
@@ -285,7 +291,7 @@ public sealed record ExperimentConfig
             Name = r.OptionalScalar(root, "name") ?? Path.GetFileNameWithoutExtension(source),
             Seed = (ulong)r.OptionalInt(root, "seed", 0, 0),
             Threads = r.Node(root, "threads") is not null ? r.OptionalInt(root, "threads", 1, 1, 1024) : null,
-            Train = train, Val = val, Augment = aug, Model = model, Loss = loss, Alpha = alpha, Gamma = gamma,
+            Train = train, Val = val, Augment = aug, Model = model, Loss = loss, Alpha = alpha, Gamma = gamma, ClassWeights = classWeights,
             Optimizer = opt, Schedule = sched, Run = run, Text = text, Source = source,
         };
     }

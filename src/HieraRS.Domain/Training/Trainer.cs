@@ -55,7 +55,14 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         var model = Config.Model.Build(tree, train.Bands);
         var optimizer = Config.Optimizer.Build(model);
         var schedule = Config.Schedule.Build(Config.Run.Iterations);
-        var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha, gamma: Config.Gamma);
+        if (Config.ClassWeights.Length > 0 && Config.ClassWeights.Length != tree.Depth)
+            throw new ArgumentException($"loss.class_weights has {Config.ClassWeights.Length} entries; the tree '{tree.Name}' has {tree.Depth} levels");
+        for (int l = 0; l < Config.ClassWeights.Length; l++)
+            if (Config.ClassWeights[l] is { } w && w.Length != tree.Levels[l].Count)
+                throw new ArgumentException($"loss.class_weights of level {l + 1} has {w.Length} values; the level has {tree.Levels[l].Count} classes");
+        var weights = Config.ClassWeights.Length == 0 ? null
+            : Config.ClassWeights.Select(w => w is null ? null : Tensor.FromArray(w.Select(v => (float)v).ToArray(), w.Length)).ToArray();
+        var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha, classWeights: weights, gamma: Config.Gamma);
         var auxLoss = new HierarchicalLoss(tree, LossKind.Flat);
         long start = 0;
         double best = double.NegativeInfinity;
