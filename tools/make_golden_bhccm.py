@@ -309,23 +309,8 @@ def main():
     # UPerHead + BHCCM in training mode (batch-norm statistics included), features of 4 stages; batch 3, as
     # with 2 images the 1x1 pool's batch norm sees two values per channel and its input gradient is zero up to eps
     torch.manual_seed(77)
-    head = UPerHead([4, 6, 8, 10], 6, counts, "bires")
-    with torch.no_grad():
-        for name, p in head.named_parameters():
-            p.copy_(torch.rand_like(p) + 0.5 if p.numel() == 1 else torch.randn_like(p) * 0.3)
-    feats = [torch.randn(3, ch, sz, sz + 1) for ch, sz in [(4, 12), (6, 6), (8, 3), (10, 2)]]
-    xs = [f.clone().requires_grad_(True) for f in feats]
-    t = {f"p.{k}": v.detach().clone() for k, v in head.state_dict().items()}
-    outs = head(xs)
-    gys = [torch.randn_like(o) for o in outs]
-    torch.autograd.backward(outs, gys)
-    t.update({f"x{i}": f for i, f in enumerate(feats)})
-    t.update({f"gx{i}": x.grad for i, x in enumerate(xs)})
-    t.update({f"y{i}": o.detach() for i, o in enumerate(outs)})
-    t.update({f"gy{i}": g for i, g in enumerate(gys)})
-    t.update({f"gp.{k}": p.grad for k, p in head.named_parameters()})
-    t.update({f"after.{k}": v.detach() for k, v in head.state_dict().items() if "running" in k})
-    save(os.path.join(OUT, "uper_bires.safetensors"), t)
+    head_case("uper_bires", UPerHead([4, 6, 8, 10], 6, counts, "bires"),
+              [torch.randn(3, ch, sz, sz + 1) for ch, sz in [(4, 12), (6, 6), (8, 3), (10, 2)]])
 
     # DeepLabV3+ head + BHCCM in training mode; stage 1 and stage 4 features (dilated backbone: 1/8)
     torch.manual_seed(78)

@@ -8,29 +8,8 @@ namespace HieraRS.Domain.Tests;
 /// <summary>Whole backbones in training mode against PyTorch (tools/make_golden_models.py): four stage outputs, every gradient, BN statistics.</summary>
 public class BackboneTests
 {
-    static void Check(string fixture, Module model, double rtol = 2e-4)
-    {
-        var t = Golden.Load("models", fixture);
-        model.LoadStateDict(t.Where(kv => kv.Key.StartsWith("param.")).ToDictionary(kv => kv.Key["param.".Length..], kv => kv.Value));
-        model.Train();
-        var x = t["x"].CloneData();
-        x.RequiresGrad = true;
-        var ys = ((IBackbone)model).ForwardFeatures(x);
-        Tensor? l = null;
-        for (int i = 0; i < 4; i++)
-        {
-            Golden.AssertClose(t[$"y{i}"], ys[i], rtol, $"{fixture}: stage {i + 1}");
-            var term = (ys[i] * t[$"gy{i}"]).Sum();
-            l = l is null ? term : l + term;
-        }
-        l!.Backward();
-        Golden.AssertClose(t["gx"], x.Grad!, rtol, $"{fixture}: input gradient");
-        foreach (var (name, p) in model.NamedParameters())
-            Golden.AssertClose(t["grad." + name], p.Grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}"), rtol, $"{fixture}: gradient of {name}");
-        var sd = model.StateDict();
-        foreach (var (k, v) in t.Where(kv => kv.Key.StartsWith("after.")))
-            Golden.AssertClose(v, sd[k["after.".Length..]], 1e-4, $"{fixture}: {k}");
-    }
+    static void Check(string fixture, Module model) =>
+        Golden.CheckModule(Golden.Load("models", fixture), model, xs => ((IBackbone)model).ForwardFeatures(xs[0]), 2e-4, param: "param.", grad: "grad.");
 
     [Fact]
     public void ResNet50V1cDilatedToStride8MatchesPyTorch()

@@ -38,6 +38,39 @@ public static class Golden
     }
 
     /// <summary>
+    /// A whole module against a fixture: loads its parameters (strict), runs <paramref name="forward"/>
+    /// on the fixture's inputs, compares every output y{i}, back-propagates sum(y_i * gy_i), and compares
+    /// every input gradient (an unused input's must be zero), every parameter gradient and, after the
+    /// pass, every running statistic ("after.*"). Keys: parameters under <paramref name="param"/>,
+    /// their gradients under <paramref name="grad"/>, inputs and their gradients under
+    /// <paramref name="input"/>{i} / g<paramref name="input"/>{i} (or without index when single).
+    /// </summary>
+    public static void CheckModule(StateDict t, Module module, Func<Tensor[], Tensor[]> forward, double rtol,
+        string param = "p.", string grad = "gp.", string input = "x", bool train = true)
+    {
+        module.LoadStateDict(t.Where(kv => kv.Key.StartsWith(param)).ToDictionary(kv => kv.Key[param.Length..], kv => kv.Value));
+        module.Train(train);
+        var keys = t.ContainsKey(input) ? [input] : Enumerable.Range(0, 16).Select(i => $"{input}{i}").TakeWhile(t.ContainsKey).ToArray();
+        var xs = keys.Select(k => { var x = t[k].CloneData(); x.RequiresGrad = true; return x; }).ToArray();
+        var ys = forward(xs);
+        Tensor? l = null;
+        for (int i = 0; i < ys.Length; i++)
+        {
+            AssertClose(t[$"y{i}"], ys[i], rtol, $"output {i}");
+            var term = (ys[i] * t[$"gy{i}"]).Sum();
+            l = l is null ? term : l + term;
+        }
+        l!.Backward();
+        for (int i = 0; i < xs.Length; i++)
+            AssertClose(t["g" + keys[i]], xs[i].Grad ?? Tensor.ZerosLike(xs[i]), rtol, $"gradient of {keys[i]}");
+        foreach (var (name, p) in module.NamedParameters())
+            AssertClose(t[grad + name], p.Grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}"), rtol, $"gradient of {name}");
+        var sd = module.StateDict();
+        foreach (var (k, v) in t.Where(kv => kv.Key.StartsWith("after.")))
+            AssertClose(v, sd[k["after.".Length..]], 1e-4, $"running statistic {k["after.".Length..]}");
+    }
+
+    /// <summary>
     /// |actual - expected| &lt;= rtol * (|expected| + 0.1 * max|expected|) elementwise: relative, with
     /// an absolute floor at a tenth of the tensor's scale so values near zero compare sensibly.
     /// </summary>
