@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(TrainCommands.Demo());
         root.Subcommands.Add(TrainCommands.Train());
         root.Subcommands.Add(TrainCommands.Eval());
+        root.Subcommands.Add(PredictCommand.Build());
 
         var file = new Argument<string>("file") { Description = "a .safetensors file" };
         var inspect = new Command("inspect", "list the tensors (name, dtype, shape) and metadata of a checkpoint");

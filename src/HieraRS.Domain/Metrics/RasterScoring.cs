@@ -10,7 +10,8 @@ public sealed record ScoreResult(HierarchicalMetrics Metrics, IReadOnlyList<(str
 /// <summary>
 /// Scores prediction rasters made by any tool against truth rasters, window by window along the
 /// truth's blocks (memory bounded for scenes of any size). A prediction holds one band per level
-/// (class ids of that level) or one band of the finest level, mapped upward; 255 (or the band's
+/// (class ids of that level; bands after those, such as confidences, are ignored) or one band of the
+/// finest level, mapped upward; 255 (or the band's
 /// nodata) means "no prediction": such labelled pixels are counted apart and left out of the scores.
 /// Truth files are decoded through the hierarchy's label encoding and derived to every level.
 /// </summary>
@@ -57,8 +58,8 @@ public static class RasterScoring
             using var pr = Raster.Open(p);
             if (pr.Width != tr.Width || pr.Height != tr.Height)
                 throw new InvalidDataException($"{p}: prediction is {pr.Width} x {pr.Height} but the truth {t} is {tr.Width} x {tr.Height}");
-            if (pr.BandCount != 1 && pr.BandCount != tree.Depth)
-                throw new InvalidDataException($"{p}: {pr.BandCount} bands; a prediction holds one band per level ({tree.Depth}) or one band of the finest level");
+            if (pr.BandCount != 1 && pr.BandCount < tree.Depth)
+                throw new InvalidDataException($"{p}: {pr.BandCount} bands; a prediction holds one band per level ({tree.Depth}, further bands such as confidences are ignored) or one band of the finest level");
             foreach (var (x, y, w, h) in tr.BlockWindows(Math.Max(1, 1024 / Math.Max(1, tr.BlockSize.Height))))
             {
                 int n = w * h;
@@ -82,7 +83,7 @@ public static class RasterScoring
     static byte[][] ReadPrediction(ClassHierarchy tree, Raster pr, byte[][] upward, int x, int y, int w, int h)
     {
         int n = w * h;
-        if (pr.BandCount == tree.Depth)
+        if (pr.BandCount >= tree.Depth && tree.Depth > 1)
             return Enumerable.Range(0, tree.Depth).Select(l => Check(LabelFiles.Read(pr, l + 1, x, y, w, h), tree, l, pr, l + 1, x, y, w)).ToArray();
         var finest = Check(LabelFiles.Read(pr, 1, x, y, w, h), tree, tree.Depth - 1, pr, 1, x, y, w);
         return Enumerable.Range(0, tree.Depth).Select(l =>
