@@ -17,6 +17,9 @@ internal static unsafe partial class Gdal
     public const int Read = 0, Write = 1;
 
     static readonly object InitLock = new();
+
+    /// <summary>GDAL block cache size set at initialisation (128 MB).</summary>
+    public const long CacheBytes = 128L << 20;
     static bool initialised;
 
     /// <summary>Loads GDAL (with a clear message naming the package if missing) and registers its drivers once.</summary>
@@ -28,6 +31,9 @@ internal static unsafe partial class Gdal
             NativeLibraries.Register(typeof(Gdal).Assembly);
             NativeLibraries.Load("gdal");
             GDALAllRegister();
+            // GDAL's block cache defaults to 5% of RAM; a bounded one keeps streamed reads and writes flat
+            // in memory (GDAL_CACHEMAX in the environment still wins)
+            if (Environment.GetEnvironmentVariable("GDAL_CACHEMAX") is null) GDALSetCacheMax64(CacheBytes);
             CPLSetErrorHandler(&QuietHandler); // errors come back as exceptions, not on stderr
             initialised = true;
         }
@@ -64,6 +70,7 @@ internal static unsafe partial class Gdal
     }
 
     [LibraryImport(Lib)] public static partial void GDALAllRegister();
+    [LibraryImport(Lib)] public static partial void GDALSetCacheMax64(long bytes);
     [LibraryImport(Lib)] public static partial IntPtr CPLSetErrorHandler(delegate* unmanaged<int, int, byte*, void> handler);
     [LibraryImport(Lib)] public static partial IntPtr CPLGetLastErrorMsg();
     [LibraryImport(Lib)] public static partial int CPLGetLastErrorType();

@@ -121,12 +121,16 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
                     progress?.Invoke(doneWindows, totalWindows);
                 }
                 int finalEnd = r + 1 < ys.Length ? ys[r + 1] : H; // rows no later window touches
-                Finalize(src, dst, tree, flat, classCounts, levels, acc, wsum, sw, sx0, rowBase, y0, finalEnd, noData);
+                // decoded a few rows at a time: the decoding temporaries stay small beside the accumulators
+                for (int f0 = y0; f0 < finalEnd; f0 += FinalizeRows)
+                    Finalize(src, dst, tree, flat, classCounts, levels, acc, wsum, sw, sx0, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows), noData);
             }
         }
         dst.Commit();
         return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds);
     }
+
+    const int FinalizeRows = 64;
 
     /// <summary>Moves the accumulators up by <paramref name="rows"/> (the rows already written leave).</summary>
     static void Shift(float[] acc, float[] wsum, int channels, int sw, int win, int rows)
