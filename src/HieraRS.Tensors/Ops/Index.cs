@@ -106,29 +106,27 @@ public sealed partial class Tensor
 public static partial class F
 {
     /// <summary>Zeroes elements with probability p and scales the rest by 1/(1-p) (training only).</summary>
-    public static Tensor Dropout(Tensor x, float p, bool training, Generator? gen = null)
-    {
-        if (!training || p == 0f) return x;
-        if (p < 0f || p >= 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
-        gen ??= Generator.Default;
-        var mask = Tensor.Empty(x.Shape.ToArray());
-        var s = mask.Span; float scale = 1f / (1f - p);
-        for (int i = 0; i < s.Length; i++) s[i] = gen.NextDouble() >= p ? scale : 0f;
-        return x.Mul(mask);
-    }
+    public static Tensor Dropout(Tensor x, float p, bool training, Generator? gen = null) =>
+        !training || p == 0f ? x : x.Mul(KeepMask(x.Shape.ToArray(), p, gen));
 
     /// <summary>Channel dropout (PyTorch's Dropout2d): zeroes whole channels of [N, C, ...] with probability p, scaling the rest by 1/(1-p).</summary>
     public static Tensor Dropout2d(Tensor x, float p, bool training, Generator? gen = null)
     {
         if (!training || p == 0f) return x;
-        if (p < 0f || p >= 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
         if (x.Rank < 2) throw new ArgumentException($"dropout2d expects [N, C, ...], got {ShapeUtil.Format(x.Shape)}");
-        gen ??= Generator.Default;
         var ms = new int[x.Rank]; Array.Fill(ms, 1); ms[0] = x.Size(0); ms[1] = x.Size(1);
-        var mask = Tensor.Empty(ms);
+        return x.Mul(KeepMask(ms, p, gen));
+    }
+
+    /// <summary>A mask of 1/(1-p) where kept and 0 where dropped (probability p), one draw per element.</summary>
+    static Tensor KeepMask(int[] shape, float p, Generator? gen)
+    {
+        if (p < 0f || p >= 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
+        gen ??= Generator.Default;
+        var mask = Tensor.Empty(shape);
         var s = mask.Span; float scale = 1f / (1f - p);
         for (int i = 0; i < s.Length; i++) s[i] = gen.NextDouble() >= p ? scale : 0f;
-        return x.Mul(mask);
+        return mask;
     }
 
     /// <summary>Stochastic depth: drops whole samples (dim 0) with probability p, scaling survivors by 1/(1-p).</summary>
