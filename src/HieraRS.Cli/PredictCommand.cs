@@ -24,8 +24,9 @@ static class PredictCommand
         var levels = new Option<string>("--levels") { Description = "all, or 1-based levels such as 1,3", DefaultValueFactory = _ => "all" };
         var confidence = new Option<bool>("--confidence") { Description = "add a confidence band per level (0-254 = 0-1)" };
         var cog = new Option<bool>("--cog") { Description = "write a cloud-optimised GeoTIFF" };
-        var cmd = new Command("predict", "per-level class maps of whole scenes: sliding windows blended before joint path selection, streamed in bounded memory");
-        foreach (var o in new Option[] { checkpoint, input, output, window, overlap, batch, blend, tta, levels, confidence, cog }) cmd.Options.Add(o);
+        var restart = new Option<bool>("--restart") { Description = "ignore the partial output of an interrupted run instead of continuing it" };
+        var cmd = new Command("predict", "per-level class maps of whole scenes: sliding windows blended before joint path selection, streamed in bounded memory; an interrupted run continues where it stopped");
+        foreach (var o in new Option[] { checkpoint, input, output, window, overlap, batch, blend, tta, levels, confidence, cog, restart }) cmd.Options.Add(o);
         cmd.SetAction(pr => Guard.Run(() =>
         {
             var ck = Checkpoint.Load(pr.GetValue(checkpoint)!);
@@ -37,7 +38,7 @@ static class PredictCommand
                 Window = win, Overlap = overlapPx, Batch = Math.Max(1, pr.GetValue(batch)),
                 Blend = pr.GetValue(blend) switch { "linear" => BlendMode.Linear, "none" => BlendMode.None, "cosine" => BlendMode.Cosine,
                     var b => throw new ArgumentException($"--blend {b}: cosine, linear or none") },
-                Tta = pr.GetValue(tta)!, Confidence = pr.GetValue(confidence), Cog = pr.GetValue(cog),
+                Tta = pr.GetValue(tta)!, Confidence = pr.GetValue(confidence), Cog = pr.GetValue(cog), Resume = !pr.GetValue(restart),
                 Levels = pr.GetValue(levels) is "all" ? null : pr.GetValue(levels)!.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture) - 1).ToArray(),
             };
             var scenes = Inputs(pr.GetValue(input)!);
@@ -49,8 +50,9 @@ static class PredictCommand
                 string outPath = many ? Path.Combine(outArg, Path.GetFileNameWithoutExtension(scene) + ".tif") : outArg;
                 ConsoleProgress? bar = null;
                 var r = predictor.Predict(scene, outPath, (d, t) => (bar ??= new ConsoleProgress(Path.GetFileName(scene), t, "win")).Report(d));
+                string resumed = r.ResumedRows > 0 ? $"; continued an interrupted run after {r.ResumedRows} rows of windows" : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{outPath}: {r.Width} x {r.Height}, {r.Windows} windows ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s"));
+                    $"{outPath}: {r.Width} x {r.Height}, {r.Windows} windows ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s{resumed}"));
                 if ((long)r.Width * r.Height <= 64L << 20)
                 {
                     using var map = Raster.Open(outPath);

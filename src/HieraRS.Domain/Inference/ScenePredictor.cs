@@ -24,10 +24,14 @@ public sealed record PredictOptions
     public bool Cog { get; init; }
     /// <summary>Bytes of logit accumulators to hold at once; the scene is processed in column strips that fit (memory does not grow with the scene).</summary>
     public long AccumulatorBudget { get; init; } = 192L << 20;
+    /// <summary>Continue an interrupted prediction of the same scene, checkpoint and options where it stopped.</summary>
+    public bool Resume { get; init; } = true;
+    /// <summary>Stop after this many rows of windows, leaving the partial output to resume (an interruption on purpose, for tests).</summary>
+    public int? StopAfterRows { get; init; }
 }
 
 /// <summary>What a prediction did.</summary>
-public sealed record PredictResult(string Output, int Width, int Height, int Windows, int SkippedWindows, double Seconds);
+public sealed record PredictResult(string Output, int Width, int Height, int Windows, int SkippedWindows, double Seconds, int ResumedRows = 0, bool Complete = true);
 
 /// <summary>
 /// Sliding-window prediction of a whole scene, streamed: the scene is cut into column strips whose
@@ -65,24 +69,47 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         var noData = src.NoData;
 
         int outBands = levels.Length + (Options.Confidence ? levels.Length : 0);
-        using var dst = RasterWriter.Create(output, W, H, outBands, RasterType.Byte, new GeoTiffOptions { Cog = Options.Cog });
-        if (src.GeoTransform is { } gt) dst.SetGeoTransform(gt);
-        dst.SetProjection(src.Projection);
-        dst.SetNoData(ClassMaps.NoData);
-        for (int k = 0; k < levels.Length; k++)
-        {
-            dst.SetDescription(k + 1, $"level {levels[k] + 1}: {tree.Levels[levels[k]].Name} ({tree.Name})");
-            if (Options.Confidence) dst.SetDescription(levels.Length + k + 1, $"confidence of level {levels[k] + 1} (0-254 = 0-1)");
-        }
-
         // column strips sized so that one row of windows' accumulators fits the budget
         long perColumn = (long)win * (channels + 1) * sizeof(float);
         int stripW = (int)Math.Clamp(Options.AccumulatorBudget / perColumn, Math.Min(win, W), W);
         var strips = new List<(int X0, int X1)>();
         for (int x0 = 0; x0 < W; x0 += stripW) strips.Add((x0, Math.Min(W, x0 + stripW)));
+
+        // a resumable write: the partial output and a note of how many rows of windows are in it
+        var gopts = new GeoTiffOptions { Cog = Options.Cog };
+        string progressFile = RasterWriter.PartialPath(output) + ".json";
+        string signature = Signature(input, ck, Options, stripW, outBands);
+        int doneUnits = 0;
+        RasterWriter? dst = null;
+        if (Options.Resume && File.Exists(progressFile) && File.Exists(RasterWriter.PartialPath(output)))
+        {
+            var note = System.Text.Json.JsonDocument.Parse(File.ReadAllText(progressFile)).RootElement;
+            if (note.GetProperty("signature").GetString() == signature)
+                try
+                {
+                    dst = RasterWriter.Reopen(output, gopts);
+                    doneUnits = note.GetProperty("rows_done").GetInt32();
+                }
+                catch (GdalException) { dst = null; doneUnits = 0; } // a partial file cut mid-write: start again
+        }
+        int resumed = doneUnits;
+        if (dst is null)
+        {
+            dst = RasterWriter.CreateResumable(output, W, H, outBands, RasterType.Byte, gopts);
+            if (src.GeoTransform is { } gt) dst.SetGeoTransform(gt);
+            dst.SetProjection(src.Projection);
+            dst.SetNoData(ClassMaps.NoData);
+            for (int k = 0; k < levels.Length; k++)
+            {
+                dst.SetDescription(k + 1, $"level {levels[k] + 1}: {tree.Levels[levels[k]].Name} ({tree.Name})");
+                if (Options.Confidence) dst.SetDescription(levels.Length + k + 1, $"confidence of level {levels[k] + 1} (0-254 = 0-1)");
+            }
+        }
+        using var writer = dst;
+
         long totalWindows = strips.Sum(s => (long)xs.Count(x => x < s.X1 && x + win > s.X0) * ys.Length);
         long doneWindows = 0;
-        int computed = 0, skipped = 0;
+        int computed = 0, skipped = 0, unit = 0, thisRun = 0;
         var weightsX = xs.Select((_, i) => SlidingWindows.Weights(xs, i, win, W, Options.Blend)).ToArray();
         var weightsY = ys.Select((_, i) => SlidingWindows.Weights(ys, i, win, H, Options.Blend)).ToArray();
 
@@ -94,8 +121,15 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
             var acc = new float[channels * win * sw];
             var wsum = new float[win * sw];
             int rowBase = 0;
-            for (int r = 0; r < ys.Length; r++)
+            for (int r = 0; r < ys.Length; r++, unit++)
             {
+                bool done = unit < doneUnits;
+                // a finished row is skipped, except the last one before the resume point: its windows also feed the next rows
+                if (done && !(unit + 1 == doneUnits && r + 1 < ys.Length))
+                {
+                    doneWindows += cols.Length;
+                    continue;
+                }
                 int y0 = ys[r];
                 Shift(acc, wsum, channels, sw, win, y0 - rowBase);
                 rowBase = y0;
@@ -120,14 +154,28 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
                     doneWindows += batch.Length;
                     progress?.Invoke(doneWindows, totalWindows);
                 }
+                if (done) continue; // recomputed only for the rows below it
                 int finalEnd = r + 1 < ys.Length ? ys[r + 1] : H; // rows no later window touches
                 // decoded a few rows at a time: the decoding temporaries stay small beside the accumulators
                 for (int f0 = y0; f0 < finalEnd; f0 += FinalizeRows)
-                    Finalize(src, dst, tree, flat, classCounts, levels, acc, wsum, sw, sx0, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows), noData);
+                    Finalize(src, writer, tree, flat, classCounts, levels, acc, wsum, sw, sx0, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows), noData);
+                writer.Flush();
+                AtomicFile.WriteAllText(progressFile, System.Text.Json.JsonSerializer.Serialize(new { signature, rows_done = unit + 1 }));
+                if (++thisRun == Options.StopAfterRows)
+                    return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds, resumed, Complete: false);
             }
         }
-        dst.Commit();
-        return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds);
+        writer.Commit();
+        File.Delete(progressFile);
+        return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds, resumed);
+    }
+
+    /// <summary>What must match for a partial output to be continued: the scene file, the checkpoint, the options.</summary>
+    static string Signature(string input, Checkpoint ck, PredictOptions o, int stripW, int outBands)
+    {
+        var fi = new FileInfo(input);
+        return string.Join("|", fi.FullName, fi.Length, fi.LastWriteTimeUtc.Ticks, ck.Iteration, ck.Metadata.GetValueOrDefault("rng", ""),
+            o.Window, o.Overlap, o.Batch, o.Blend, o.Tta, o.Levels is null ? "all" : string.Join(",", o.Levels), o.Confidence, o.Cog, stripW, outBands);
     }
 
     const int FinalizeRows = 64;
