@@ -16,53 +16,13 @@ public sealed record GeoTiffOptions
 /// <summary>
 /// Writes a tiled, compressed GeoTIFF (or COG) under a temporary name; <see cref="Commit"/> closes
 /// it and renames it into place, so an interrupted write never leaves a partial file at the path.
-/// Disposing without committing deletes the temporary file, unless it was made resumable
-/// (<see cref="CreateResumable"/>): then the partial file stays, under a name that does not depend on
-/// the process, for <see cref="Reopen"/> to continue.
+/// Disposing without committing deletes the temporary file.
 /// </summary>
 public sealed unsafe class RasterWriter : IDisposable
 {
     IntPtr ds;
     readonly string tmp;
     readonly GeoTiffOptions options;
-    bool keepPartial;
-
-    /// <summary>The stable name of a resumable write's partial file.</summary>
-    public static string PartialPath(string path)
-    {
-        string full = System.IO.Path.GetFullPath(path);
-        return System.IO.Path.Combine(System.IO.Path.GetDirectoryName(full)!, $".{System.IO.Path.GetFileName(full)}.partial.tif");
-    }
-
-    /// <summary>Like <see cref="Create"/>, but the partial file survives an interruption at <see cref="PartialPath"/>.</summary>
-    public static RasterWriter CreateResumable(string path, int width, int height, int bands, RasterType type, GeoTiffOptions? options = null)
-    {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(PartialPath(path))!);
-        var w = Create(path, width, height, bands, type, options, PartialPath(path));
-        w.keepPartial = true;
-        return w;
-    }
-
-    /// <summary>Opens the partial file of an interrupted resumable write to continue it.</summary>
-    public static RasterWriter Reopen(string path, GeoTiffOptions? options = null)
-    {
-        Gdal.Init();
-        string tmp = PartialPath(path);
-        if (!File.Exists(tmp)) throw new FileNotFoundException($"{path}: no partial output to resume ({tmp})", tmp);
-        var h = Gdal.GDALOpenEx(tmp, Gdal.OfRaster | Gdal.OfUpdate | Gdal.OfVerboseError, null, null, null);
-        Gdal.Check(h != IntPtr.Zero, tmp, "reopening the partial output");
-        return new RasterWriter(path, tmp, h, Gdal.GDALGetRasterXSize(h), Gdal.GDALGetRasterYSize(h), Gdal.GDALGetRasterCount(h), options ?? new GeoTiffOptions())
-            { keepPartial = true };
-    }
-
-    /// <summary>Writes what GDAL holds in its cache to the file (a resumable write's checkpoint).</summary>
-    public void Flush()
-    {
-        ObjectDisposedException.ThrowIf(ds == IntPtr.Zero, this);
-        Gdal.CPLErrorReset();
-        Gdal.GDALFlushCache(ds);
-        Gdal.CheckLastError(Path, "flushing");
-    }
     public string Path { get; }
     public int Width { get; }
     public int Height { get; }
@@ -73,13 +33,11 @@ public sealed unsafe class RasterWriter : IDisposable
         (Path, this.tmp, this.ds, Width, Height, BandCount, this.options) = (path, tmp, ds, w, h, bands, options);
     }
 
-    public static RasterWriter Create(string path, int width, int height, int bands, RasterType type, GeoTiffOptions? options = null) =>
-        Create(path, width, height, bands, type, options, AtomicFile.TempPath(path, ".tif"));
-
-    static RasterWriter Create(string path, int width, int height, int bands, RasterType type, GeoTiffOptions? options, string tmp)
+    public static RasterWriter Create(string path, int width, int height, int bands, RasterType type, GeoTiffOptions? options = null)
     {
         Gdal.Init();
         options ??= new GeoTiffOptions();
+        string tmp = AtomicFile.TempPath(path, ".tif");
         var driver = Gdal.GDALGetDriverByName("GTiff");
         Gdal.Check(driver != IntPtr.Zero, path, "finding the GTiff driver");
         var opts = Gdal.List([
@@ -187,7 +145,6 @@ public sealed unsafe class RasterWriter : IDisposable
         if (ds == IntPtr.Zero) return;
         Gdal.GDALClose(ds);
         ds = IntPtr.Zero;
-        if (keepPartial) return;
         try { File.Delete(tmp); } catch (IOException) { }
     }
 }

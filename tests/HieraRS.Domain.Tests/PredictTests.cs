@@ -72,12 +72,12 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         var first = new ScenePredictor(f.Model, o with { StopAfterRows = stopAfter }).Predict(f.Scene, p);
         Assert.False(first.Complete);
         Assert.False(File.Exists(p)); // nothing at the path until complete
-        Assert.True(File.Exists(RasterWriter.PartialPath(p)));
+        Assert.True(Directory.Exists(ScenePredictor.PartialDir(p)));
         var second = new ScenePredictor(f.Model, o).Predict(f.Scene, p);
         Assert.Equal(stopAfter, second.ResumedRows);
         Assert.True(second.Complete);
         Assert.Equal(whole, ReadBands(p));
-        Assert.False(File.Exists(RasterWriter.PartialPath(p)));
+        Assert.False(Directory.Exists(ScenePredictor.PartialDir(p)));
         // other options do not continue that partial output: they start again
         Assert.False(new ScenePredictor(f.Model, o with { StopAfterRows = 1 }).Predict(f.Scene, p).Complete);
         Assert.Equal(0, new ScenePredictor(f.Model, o with { Blend = BlendMode.Linear }).Predict(f.Scene, p).ResumedRows);
@@ -163,7 +163,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         var e = Assert.Throws<InvalidDataException>(() => new ScenePredictor(f.Model, new PredictOptions { Window = 64 }).Predict(p, Path.Combine(f.Dir, "x.tif")));
         Assert.Contains("3 bands, but the checkpoint was trained on 4", e.Message);
         Assert.False(File.Exists(Path.Combine(f.Dir, "x.tif")));
-        Assert.False(File.Exists(RasterWriter.PartialPath(Path.Combine(f.Dir, "x.tif"))));
+        Assert.False(Directory.Exists(ScenePredictor.PartialDir(Path.Combine(f.Dir, "x.tif"))));
     }
 
     [Fact]

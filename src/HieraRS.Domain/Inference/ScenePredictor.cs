@@ -38,7 +38,10 @@ public sealed record PredictResult(string Output, int Width, int Height, int Win
 /// accumulators fit <see cref="PredictOptions.AccumulatorBudget"/>; in each strip, rows of overlapping
 /// windows are read along the raster (edges reflection-padded), normalised with the checkpoint's
 /// statistics, predicted, and their per-level logits blended by weight; rows no later window touches
-/// are decoded by joint path selection (flat models: upward mapping) and written. Windows that hold
+/// are decoded by joint path selection (flat models: upward mapping) and written as a part (a small
+/// GeoTIFF, whole or absent, so an interruption, kill -9 included, loses at most the part in progress;
+/// a later run with the same scene, checkpoint and options continues after the finished parts and
+/// assembles them into the output, which appears at its path only when complete). Windows that hold
 /// only nodata are skipped; nodata pixels get the output nodata value (255). Every window of the global
 /// grid that touches a strip is computed for it, so the result does not depend on the strip width.
 /// </summary>
@@ -75,37 +78,19 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         var strips = new List<(int X0, int X1)>();
         for (int x0 = 0; x0 < W; x0 += stripW) strips.Add((x0, Math.Min(W, x0 + stripW)));
 
-        // a resumable write: the partial output and a note of how many rows of windows are in it
-        var gopts = new GeoTiffOptions { Cog = Options.Cog };
-        string progressFile = RasterWriter.PartialPath(output) + ".json";
+        // resumable: each finished row of windows of a strip is its own small GeoTIFF (written whole or
+        // not at all) in a partial folder beside the output, assembled into the output at the end
+        string partial = PartialDir(output);
         string signature = Signature(input, ck, Options, stripW, outBands);
+        string signatureFile = Path.Combine(partial, "signature.txt");
+        if (Directory.Exists(partial) && (!Options.Resume || !File.Exists(signatureFile) || File.ReadAllText(signatureFile) != signature))
+            Directory.Delete(partial, recursive: true);
+        Directory.CreateDirectory(partial);
+        AtomicFile.WriteAllText(signatureFile, signature);
+        string UnitPath(int u) => Path.Combine(partial, $"rows_{u:D6}.tif");
         int doneUnits = 0;
-        RasterWriter? dst = null;
-        if (Options.Resume && File.Exists(progressFile) && File.Exists(RasterWriter.PartialPath(output)))
-        {
-            var note = System.Text.Json.JsonDocument.Parse(File.ReadAllText(progressFile)).RootElement;
-            if (note.GetProperty("signature").GetString() == signature)
-                try
-                {
-                    dst = RasterWriter.Reopen(output, gopts);
-                    doneUnits = note.GetProperty("rows_done").GetInt32();
-                }
-                catch (GdalException) { dst = null; doneUnits = 0; } // a partial file cut mid-write: start again
-        }
+        while (File.Exists(UnitPath(doneUnits))) doneUnits++;
         int resumed = doneUnits;
-        if (dst is null)
-        {
-            dst = RasterWriter.CreateResumable(output, W, H, outBands, RasterType.Byte, gopts);
-            if (src.GeoTransform is { } gt) dst.SetGeoTransform(gt);
-            dst.SetProjection(src.Projection);
-            dst.SetNoData(ClassMaps.NoData);
-            for (int k = 0; k < levels.Length; k++)
-            {
-                dst.SetDescription(k + 1, $"level {levels[k] + 1}: {tree.Levels[levels[k]].Name} ({tree.Name})");
-                if (Options.Confidence) dst.SetDescription(levels.Length + k + 1, $"confidence of level {levels[k] + 1} (0-254 = 0-1)");
-            }
-        }
-        using var writer = dst;
 
         long totalWindows = strips.Sum(s => (long)xs.Count(x => x < s.X1 && x + win > s.X0) * ys.Length);
         long doneWindows = 0;
@@ -156,18 +141,53 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
                 }
                 if (done) continue; // recomputed only for the rows below it
                 int finalEnd = r + 1 < ys.Length ? ys[r + 1] : H; // rows no later window touches
-                // decoded a few rows at a time: the decoding temporaries stay small beside the accumulators
-                for (int f0 = y0; f0 < finalEnd; f0 += FinalizeRows)
-                    Finalize(src, writer, tree, flat, classCounts, levels, acc, wsum, sw, sx0, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows), noData);
-                writer.Flush();
-                AtomicFile.WriteAllText(progressFile, System.Text.Json.JsonSerializer.Serialize(new { signature, rows_done = unit + 1 }));
+                using (var unitWriter = RasterWriter.Create(UnitPath(unit), sw, finalEnd - y0, outBands, RasterType.Byte))
+                {
+                    // decoded a few rows at a time: the decoding temporaries stay small beside the accumulators
+                    for (int f0 = y0; f0 < finalEnd; f0 += FinalizeRows)
+                        Finalize(src, unitWriter, y0, tree, flat, classCounts, levels, acc, wsum, sw, sx0, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows), noData);
+                    unitWriter.Commit();
+                }
                 if (++thisRun == Options.StopAfterRows)
                     return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds, resumed, Complete: false);
             }
         }
-        writer.Commit();
-        File.Delete(progressFile);
+        Assemble(src, output, strips, ys, outBands, levels, tree, UnitPath);
+        Directory.Delete(partial, recursive: true);
         return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds, resumed);
+    }
+
+    /// <summary>Where the finished parts of an unfinished prediction of <paramref name="output"/> are kept.</summary>
+    public static string PartialDir(string output)
+    {
+        string full = Path.GetFullPath(output);
+        return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.partial");
+    }
+
+    /// <summary>The output GeoTIFF from the finished parts, one part at a time, written under a temporary name and renamed.</summary>
+    void Assemble(Raster src, string output, List<(int X0, int X1)> strips, int[] ys, int outBands, int[] levels,
+        Hierarchies.ClassHierarchy tree, Func<int, string> unitPath)
+    {
+        using var dst = RasterWriter.Create(output, src.Width, src.Height, outBands, RasterType.Byte, new GeoTiffOptions { Cog = Options.Cog });
+        if (src.GeoTransform is { } gt) dst.SetGeoTransform(gt);
+        dst.SetProjection(src.Projection);
+        dst.SetNoData(ClassMaps.NoData);
+        for (int k = 0; k < levels.Length; k++)
+        {
+            dst.SetDescription(k + 1, $"level {levels[k] + 1}: {tree.Levels[levels[k]].Name} ({tree.Name})");
+            if (Options.Confidence) dst.SetDescription(levels.Length + k + 1, $"confidence of level {levels[k] + 1} (0-254 = 0-1)");
+        }
+        int unit = 0;
+        var bandList = Enumerable.Range(1, outBands).ToArray();
+        foreach (var (sx0, _) in strips)
+            for (int r = 0; r < ys.Length; r++, unit++)
+            {
+                using var part = Raster.Open(unitPath(unit));
+                var data = new byte[outBands * part.Width * part.Height];
+                part.Read(0, 0, part.Width, part.Height, bandList, data);
+                dst.Write(sx0, ys[r], part.Width, part.Height, bandList, data);
+            }
+        dst.Commit();
     }
 
     /// <summary>What must match for a partial output to be continued: the scene file, the checkpoint, the options.</summary>
@@ -272,8 +292,8 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
             for (int q = q0; q < q1; q++) wsum[r * sw + dx + q] += wy[r] * wx[q];
     }
 
-    /// <summary>Decodes and writes rows [from, to) of the strip (accumulator row 0 is <paramref name="rowBase"/>).</summary>
-    void Finalize(Raster src, RasterWriter dst, Hierarchies.ClassHierarchy tree, bool flat, int[] classCounts, int[] levels,
+    /// <summary>Decodes rows [from, to) of the strip (accumulator row 0 is <paramref name="rowBase"/>) into the part starting at row <paramref name="unitY0"/>.</summary>
+    void Finalize(Raster src, RasterWriter dst, int unitY0, Hierarchies.ClassHierarchy tree, bool flat, int[] classCounts, int[] levels,
         float[] acc, float[] wsum, int sw, int sx0, int rowBase, int from, int to, double?[] noData)
     {
         int rows = to - from, win = Options.Window;
@@ -309,12 +329,12 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
             var data = new byte[n];
             var lab = labels[levels[k]].Data;
             for (int i = 0; i < n; i++) data[i] = valid[i] != 0 && wsum[off + i] > 0 ? (byte)lab[i] : ClassMaps.NoData;
-            dst.Write(sx0, from, sw, rows, [k + 1], data);
+            dst.Write(0, from - unitY0, sw, rows, [k + 1], data);
             if (Options.Confidence)
             {
                 var cb = new byte[n];
                 for (int i = 0; i < n; i++) cb[i] = valid[i] != 0 && wsum[off + i] > 0 ? (byte)Math.Round(conf![i] * 254f) : ClassMaps.NoData;
-                dst.Write(sx0, from, sw, rows, [levels.Length + k + 1], cb);
+                dst.Write(0, from - unitY0, sw, rows, [levels.Length + k + 1], cb);
             }
         }
     }
