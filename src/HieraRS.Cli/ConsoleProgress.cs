@@ -8,7 +8,8 @@ namespace HieraRS.Cli;
 /// redirected output) it prints a line at every tenth of the work instead. The rate is measured from
 /// the first report on, so a resumed run (starting at iteration k) shows its own speed.
 /// </summary>
-public sealed class ConsoleProgress(string label, long total, string unit = "it")
+/// <param name="divisor">counts are shown divided by this (1e6 with unit "Mpx" for pixels).</param>
+public sealed class ConsoleProgress(string label, long total, string unit = "it", double divisor = 1)
 {
     readonly Stopwatch clock = Stopwatch.StartNew();
     readonly bool tty = !Console.IsErrorRedirected;
@@ -19,13 +20,13 @@ public sealed class ConsoleProgress(string label, long total, string unit = "it"
     {
         double secs = clock.Elapsed.TotalSeconds;
         if (firstDone < 0) (firstDone, firstSecs) = (done, secs);
-        double rate = done > firstDone && secs > firstSecs ? (done - firstDone) / (secs - firstSecs) : double.NaN;
-        double eta = rate > 0 ? (total - done) / rate : double.NaN;
+        double rate = done > firstDone && secs > firstSecs ? (done - firstDone) / (secs - firstSecs) / divisor : double.NaN;
+        double eta = rate > 0 ? (total - done) / divisor / rate : double.NaN;
         const int Width = 28;
         int fill = total > 0 ? (int)(Width * Math.Min(done, total) / total) : 0;
         string rateText = double.IsNaN(rate) ? "?" : rate.ToString("F2", CultureInfo.InvariantCulture);
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"{label} [{new string('#', fill)}{new string('.', Width - fill)}] {done}/{total} {rateText} {unit}/s ETA {Format(eta)} {extra}");
+            $"{label} [{new string('#', fill)}{new string('.', Width - fill)}] {Count(done)}/{Count(total)} {rateText} {unit}/s ETA {Format(eta)} {extra}");
         if (tty) Console.Error.Write("\r" + line.PadRight(Console.WindowWidth > 0 ? Math.Min(Console.WindowWidth - 1, 160) : 0));
         else
         {
@@ -34,6 +35,8 @@ public sealed class ConsoleProgress(string label, long total, string unit = "it"
         }
         if (tty && done >= total) Console.Error.WriteLine();
     }
+
+    string Count(long n) => divisor == 1 ? n.ToString(CultureInfo.InvariantCulture) : (n / divisor).ToString("F1", CultureInfo.InvariantCulture);
 
     static string Format(double s) => double.IsNaN(s) ? "?" : TimeSpan.FromSeconds(Math.Round(s)).ToString(s >= 3600 ? @"h\:mm\:ss" : @"m\:ss", CultureInfo.InvariantCulture);
 }

@@ -49,7 +49,10 @@ static class PredictCommand
             {
                 string outPath = many ? Path.Combine(outArg, Path.GetFileNameWithoutExtension(scene) + ".tif") : outArg;
                 ConsoleProgress? bar = null;
-                var r = predictor.Predict(scene, outPath, (d, t) => (bar ??= new ConsoleProgress(Path.GetFileName(scene), t, "win")).Report(d));
+                long pixels = 0;
+                using (var probe = Raster.Open(scene)) pixels = (long)probe.Width * probe.Height;
+                // windows done, shown as the scene's pixels covered so far (Mpx/s and ETA)
+                var r = predictor.Predict(scene, outPath, (d, t) => (bar ??= new ConsoleProgress(Path.GetFileName(scene), pixels, "Mpx", 1e6)).Report(pixels * d / t));
                 string resumed = r.ResumedRows > 0 ? $"; continued an interrupted run after {r.ResumedRows} rows of windows" : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{outPath}: {r.Width} x {r.Height}, {r.Windows} windows ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s{resumed}"));
