@@ -98,13 +98,18 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         var weightsX = xs.Select((_, i) => SlidingWindows.Weights(xs, i, win, W, Options.Blend)).ToArray();
         var weightsY = ys.Select((_, i) => SlidingWindows.Weights(ys, i, win, H, Options.Blend)).ToArray();
 
+        // one set of accumulators for every strip (a new one per strip would keep the last one alive until a collection)
+        var accAll = new float[channels * win * stripW];
+        var wsumAll = new float[win * stripW];
         foreach (var (sx0, sx1) in strips)
         {
             int sw = sx1 - sx0;
             var cols = Enumerable.Range(0, xs.Length).Where(i => xs[i] < sx1 && xs[i] + win > sx0).ToArray();
             // accumulators for rows [rowBase, rowBase + win) of the strip
-            var acc = new float[channels * win * sw];
-            var wsum = new float[win * sw];
+            var acc = accAll;   // laid out for this strip's width: [channel][row][column < sw]
+            var wsum = wsumAll;
+            Array.Clear(acc, 0, channels * win * sw);
+            Array.Clear(wsum, 0, win * sw);
             int rowBase = 0;
             for (int r = 0; r < ys.Length; r++, unit++)
             {
@@ -207,7 +212,7 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         int keep = win - rows, plane = win * sw;
         for (int c = 0; c <= channels; c++)
         {
-            var a = c < channels ? acc.AsSpan(c * plane, plane) : wsum.AsSpan();
+            var a = c < channels ? acc.AsSpan(c * plane, plane) : wsum.AsSpan(0, plane);
             if (keep > 0) a.Slice(rows * sw, keep * sw).CopyTo(a);
             a.Slice(Math.Max(keep, 0) * sw).Clear();
         }
