@@ -27,7 +27,8 @@ public static class MemoryPressure
         return double.NaN;
     }
 
-    internal static void Allocated(long bytes)
+    /// <summary>Counts a large buffer allocated outside tensors (e.g. I/O and accumulation arrays) towards the next collection.</summary>
+    public static void Allocated(long bytes)
     {
         long limit = CollectEveryBytes;
         if (limit <= 0 || Interlocked.Add(ref sinceCollect, bytes) < limit) return;

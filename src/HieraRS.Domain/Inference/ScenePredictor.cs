@@ -270,7 +270,9 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
             sum = sum is null ? outs : sum.Zip(outs, (a, b) => a + b).ToArray();
         }
         if (views.Length > 1) sum = sum!.Select(z => z / views.Length).ToArray();
-        return sum!.Select(z => z.Contiguous().ToArray()).ToArray();
+        var result = sum!.Select(z => z.Contiguous().ToArray()).ToArray();
+        MemoryPressure.Allocated(result.Sum(r => (long)r.Length * sizeof(float)) + (long)x.Length * sizeof(float) * 2);
+        return result;
     }
 
     /// <summary>Adds window <paramref name="b"/> of the batch (logits[l]: [batch, K_l, win, win]) into the strip's accumulators, weighted.</summary>
