@@ -126,19 +126,19 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
                 for (int c0 = 0; c0 < cols.Length; c0 += Options.Batch)
                 {
                     var batch = cols.Skip(c0).Take(Options.Batch).ToArray();
-                    var images = new List<(int Col, float[] Image)>();
+                    var images = new List<(int Col, float[] Image, byte[] Valid)>();
                     foreach (var ci in batch)
                     {
-                        var (img, anyValid) = ReadWindow(src, xs[ci], y0, win, bands, noData);
+                        var (img, valid, anyValid) = ReadWindow(src, xs[ci], y0, win, bands, noData);
                         if (!anyValid) { skipped++; continue; }
-                        images.Add((ci, img));
+                        images.Add((ci, img, valid));
                     }
                     if (images.Count > 0)
                     {
-                        var logits = Forward(model, images.Select(i => i.Image).ToArray(), bands, win);
+                        var logits = Forward(model, images.Select(i => i.Image).ToArray(), images.Select(i => i.Valid).ToArray(), bands, win);
                         for (int b = 0; b < images.Count; b++)
                             Accumulate(acc, wsum, logits, classCounts, b, sw, win, xs[images[b].Col] - sx0, Math.Min(win, H - y0),
-                                Math.Min(win, W - xs[images[b].Col]), weightsX[images[b].Col], weightsY[r]);
+                                Math.Min(win, W - xs[images[b].Col]), weightsX[images[b].Col], weightsY[r], images[b].Valid);
                         computed += images.Count;
                     }
                     doneWindows += batch.Length;
@@ -150,7 +150,7 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
                 {
                     // decoded a few rows at a time: the decoding temporaries stay small beside the accumulators
                     for (int f0 = y0; f0 < finalEnd; f0 += FinalizeRows)
-                        Finalize(src, unitWriter, y0, tree, flat, classCounts, levels, acc, wsum, sw, sx0, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows), noData);
+                        Finalize(unitWriter, y0, tree, flat, classCounts, levels, acc, wsum, sw, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows));
                     unitWriter.Commit();
                 }
                 if (++thisRun == Options.StopAfterRows)
@@ -218,47 +218,42 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         }
     }
 
-    /// <summary>One window of every band, reflection-padded beyond the scene to win x win; whether any pixel holds data.</summary>
-    static (float[] Image, bool AnyValid) ReadWindow(Raster src, int x0, int y0, int win, int bands, double?[] noData)
+    /// <summary>
+    /// One window of every band, reflection-padded beyond the scene to win x win, nodata pixels set to 0
+    /// (the mean, once normalised); its valid mask; whether any pixel holds data.
+    /// </summary>
+    static (float[] Image, byte[] Valid, bool AnyValid) ReadWindow(Raster src, int x0, int y0, int win, int bands, double?[] noData)
     {
         int w = Math.Min(win, src.Width - x0), h = Math.Min(win, src.Height - y0);
         var raw = new float[bands * w * h];
         src.Read(x0, y0, w, h, Enumerable.Range(1, bands).ToArray(), raw);
-        var valid = Data.TileDataset.ValidMask(raw, w * h, noData);
-        bool any = valid.AsSpan().IndexOf((byte)1) >= 0;
+        var inScene = Data.TileDataset.ValidMask(raw, w * h, noData);
+        bool any = inScene.AsSpan().IndexOf((byte)1) >= 0;
         var img = new float[bands * win * win];
-        for (int b = 0; b < bands; b++)
-            for (int r = 0; r < win; r++)
+        var valid = new byte[win * win];
+        for (int r = 0; r < win; r++)
+        {
+            int sr = SlidingWindows.Reflect(r, h);
+            for (int c = 0; c < win; c++)
             {
-                int sr = SlidingWindows.Reflect(r, h);
-                for (int c = 0; c < win; c++)
-                {
-                    int sc = SlidingWindows.Reflect(c, w);
-                    img[(b * win + r) * win + c] = valid[sr * w + sc] != 0 ? raw[(b * h + sr) * w + sc] : float.NaN;
-                }
+                int sc = SlidingWindows.Reflect(c, w), s = sr * w + sc;
+                valid[r * win + c] = inScene[s];
+                if (inScene[s] != 0)
+                    for (int b = 0; b < bands; b++) img[(b * win + r) * win + c] = raw[b * h * w + s];
             }
-        return (img, any);
+        }
+        return (img, valid, any);
     }
 
-    /// <summary>Per-level logits of a batch of raw windows (normalised here; nodata pixels become 0 = the mean).</summary>
-    float[][] Forward(Segmentor model, float[][] images, int bands, int win)
+    /// <summary>Per-level logits of a batch of raw windows (normalised here with the checkpoint's statistics).</summary>
+    float[][] Forward(Segmentor model, float[][] images, byte[][] valid, int bands, int win)
     {
         int n = images.Length, px = win * win;
         var x = new float[n * bands * px];
-        var valid = new byte[px];
         for (int i = 0; i < n; i++)
         {
-            var img = images[i];
-            for (int p = 0; p < px; p++)
-            {
-                bool ok = true;
-                for (int b = 0; b < bands && ok; b++) ok = !float.IsNaN(img[b * px + p]);
-                valid[p] = (byte)(ok ? 1 : 0);
-            }
-            var span = img.AsSpan();
-            for (int p = 0; p < px; p++) if (valid[p] == 0) for (int b = 0; b < bands; b++) span[b * px + p] = 0;
-            Checkpoint.Normalization.Apply(span, px, valid);
-            span.CopyTo(x.AsSpan(i * bands * px));
+            Checkpoint.Normalization.Apply(images[i], px, valid[i]);
+            images[i].CopyTo(x.AsSpan(i * bands * px));
         }
         using var _ = GradMode.NoGrad();
         var input = Tensor.FromArray(x, n, bands, win, win);
@@ -275,9 +270,12 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         return result;
     }
 
-    /// <summary>Adds window <paramref name="b"/> of the batch (logits[l]: [batch, K_l, win, win]) into the strip's accumulators, weighted.</summary>
+    /// <summary>
+    /// Adds window <paramref name="b"/> of the batch (logits[l]: [batch, K_l, win, win]) into the strip's
+    /// accumulators, weighted, at its valid pixels only: a pixel's weight sum is positive exactly where it holds data.
+    /// </summary>
     static void Accumulate(float[] acc, float[] wsum, float[][] logits, int[] classCounts, int b, int sw, int win, int dx, int h, int w,
-        float[] wx, float[] wy)
+        float[] wx, float[] wy, byte[] valid)
     {
         int px = win * win, ch0 = 0, q0 = Math.Max(0, -dx), q1 = Math.Min(w, sw - dx);
         for (int l = 0; l < logits.Length; l++)
@@ -290,18 +288,20 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
                 for (int r = 0; r < h; r++)
                 {
                     float wr = wy[r];
-                    for (int q = q0; q < q1; q++) dst[r * sw + dx + q] += wr * wx[q] * src[r * win + q];
+                    for (int q = q0; q < q1; q++)
+                        if (valid[r * win + q] != 0) dst[r * sw + dx + q] += wr * wx[q] * src[r * win + q];
                 }
             }
             ch0 += kl;
         }
         for (int r = 0; r < h; r++)
-            for (int q = q0; q < q1; q++) wsum[r * sw + dx + q] += wy[r] * wx[q];
+            for (int q = q0; q < q1; q++)
+                if (valid[r * win + q] != 0) wsum[r * sw + dx + q] += wy[r] * wx[q];
     }
 
     /// <summary>Decodes rows [from, to) of the strip (accumulator row 0 is <paramref name="rowBase"/>) into the part starting at row <paramref name="unitY0"/>.</summary>
-    void Finalize(Raster src, RasterWriter dst, int unitY0, Hierarchies.ClassHierarchy tree, bool flat, int[] classCounts, int[] levels,
-        float[] acc, float[] wsum, int sw, int sx0, int rowBase, int from, int to, double?[] noData)
+    void Finalize(RasterWriter dst, int unitY0, Hierarchies.ClassHierarchy tree, bool flat, int[] classCounts, int[] levels,
+        float[] acc, float[] wsum, int sw, int rowBase, int from, int to)
     {
         int rows = to - from, win = Options.Window;
         if (rows <= 0) return;
@@ -326,21 +326,18 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         else (labels, confidence) = Decoding.Jsps(tree, logits);
         if (flat && Options.Confidence)
             using (GradMode.NoGrad()) confidence = logits[0].Softmax(1).Max(1).Values;
-        // nodata where the scene holds none (and where no window contributed)
-        var raw = new float[src.BandCount * n];
-        src.Read(sx0, from, sw, rows, Enumerable.Range(1, src.BandCount).ToArray(), raw);
-        var valid = Data.TileDataset.ValidMask(raw, n, noData);
+        // nodata where the scene holds none: no window added weight there
         var conf = confidence?.Contiguous().ToArray();
         for (int k = 0; k < levels.Length; k++)
         {
             var data = new byte[n];
             var lab = labels[levels[k]].Data;
-            for (int i = 0; i < n; i++) data[i] = valid[i] != 0 && wsum[off + i] > 0 ? (byte)lab[i] : ClassMaps.NoData;
+            for (int i = 0; i < n; i++) data[i] = wsum[off + i] > 0 ? (byte)lab[i] : ClassMaps.NoData;
             dst.Write(0, from - unitY0, sw, rows, [k + 1], data);
             if (Options.Confidence)
             {
                 var cb = new byte[n];
-                for (int i = 0; i < n; i++) cb[i] = valid[i] != 0 && wsum[off + i] > 0 ? (byte)Math.Round(conf![i] * 254f) : ClassMaps.NoData;
+                for (int i = 0; i < n; i++) cb[i] = wsum[off + i] > 0 ? (byte)Math.Round(conf![i] * 254f) : ClassMaps.NoData;
                 dst.Write(0, from - unitY0, sw, rows, [levels.Length + k + 1], cb);
             }
         }
