@@ -17,9 +17,11 @@ import time
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 sys.path.insert(0, os.path.dirname(__file__))
-from make_golden_bhccm import UPerHead, path_scores  # noqa: E402
+from bench_torch import resnet_features  # noqa: E402
+from make_golden_bhccm import UPerHead, path_scores, tree_paths  # noqa: E402
 from safetensors_io import load  # noqa: E402
 
 
@@ -33,26 +35,8 @@ class Net(torch.nn.Module):
         self.decode_head = UPerHead([64, 128, 256, 512], channels, counts, mode)
 
     def forward(self, x):
-        b = self.backbone
-        y = b.maxpool(b.relu(b.bn1(b.conv1(x))))
-        feats = []
-        for layer in (b.layer1, b.layer2, b.layer3, b.layer4):
-            y = layer(y)
-            feats.append(y)
-        return [F.interpolate(z, size=x.shape[2:], mode="bilinear", align_corners=False) for z in self.decode_head(feats)]
-
-
-def paths_of(meta_yaml):
-    import yaml
-    doc = yaml.safe_load(meta_yaml)
-    levels = [[c for c in lv["classes"]] for lv in doc["levels"]]
-    counts = [len(l) for l in levels]
-
-    def walk(level, c):
-        if level == 0:
-            return [[c]]
-        return [up + [c] for p in levels[level][c]["parent"] for up in walk(level - 1, p)]
-    return counts, [p for leaf in range(counts[-1]) for p in walk(len(levels) - 1, leaf)]
+        outs = self.decode_head(resnet_features(self.backbone, x))
+        return [F.interpolate(z, size=x.shape[2:], mode="bilinear", align_corners=False) for z in outs]
 
 
 def main():
@@ -66,7 +50,7 @@ def main():
     torch.set_num_threads(a.threads)
     tensors, meta = load(a.checkpoint)
     model_meta = json.loads(meta["model"])
-    counts, paths = paths_of(meta["hierarchy"])
+    counts, paths = tree_paths(yaml.safe_load(meta["hierarchy"]))
     bands = int(meta["bands"])
     mode = {"bidirectional_residual": "bires"}[model_meta["mode"]]
     net = Net(bands, model_meta["channels"], counts, mode).eval()

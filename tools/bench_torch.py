@@ -21,6 +21,16 @@ sys.path.insert(0, os.path.dirname(__file__))
 from make_golden import FpnHead  # noqa: E402  (same head as the C# FpnHead)
 
 
+def resnet_features(b, x):
+    """The four stage outputs of a torchvision ResNet (strides 4 to 32), as HieraRS's ResNet.ForwardFeatures."""
+    y = b.maxpool(b.relu(b.bn1(b.conv1(x))))
+    feats = []
+    for layer in (b.layer1, b.layer2, b.layer3, b.layer4):
+        y = layer(y)
+        feats.append(y)
+    return feats
+
+
 class ResNetFpn(torch.nn.Module):
     def __init__(self, num_classes=15, channels=128):
         super().__init__()
@@ -30,13 +40,7 @@ class ResNetFpn(torch.nn.Module):
         self.decode_head = FpnHead([64, 128, 256, 512], channels, num_classes)
 
     def forward(self, x):
-        b = self.backbone
-        y = b.maxpool(b.relu(b.bn1(b.conv1(x))))
-        feats = []
-        for layer in (b.layer1, b.layer2, b.layer3, b.layer4):
-            y = layer(y)
-            feats.append(y)
-        return F.interpolate(self.decode_head(feats), size=x.shape[2:], mode="bilinear", align_corners=False)
+        return F.interpolate(self.decode_head(resnet_features(self.backbone, x)), size=x.shape[2:], mode="bilinear", align_corners=False)
 
 
 def make_case(name):

@@ -24,17 +24,20 @@ torch.set_num_threads(1)
 
 
 def load_tree(path):
-    """Levels as lists of (name, [parent ids]); valid paths by walking parents from every leaf."""
-    doc = yaml.safe_load(open(path))
+    return tree_paths(yaml.safe_load(open(path)))
+
+
+def tree_paths(doc):
+    """Class counts per level and the valid paths of a hierarchy document (parents by name or id),
+    by walking the parents from every leaf."""
     levels = []
     for li, lv in enumerate(doc["levels"]):
-        names = [c["name"] for c in lv["classes"]]
         cls = []
         for c in lv["classes"]:
             p = c.get("parent", [])
             p = p if isinstance(p, list) else [p]
-            cls.append((c["name"], [levels[li - 1][0].index(q) for q in p]))
-        levels.append((names, cls))
+            cls.append((c["name"], [q if isinstance(q, int) else levels[li - 1][0].index(q) for q in p]))
+        levels.append(([c["name"] for c in lv["classes"]], cls))
     n = len(levels)
 
     def walk(level, c):
