@@ -23,10 +23,12 @@ static class PredictCommand
         var tta = new Option<string>("--tta") { Description = "none | flip | d4", DefaultValueFactory = _ => "none" };
         var levels = new Option<string>("--levels") { Description = "all, or 1-based levels such as 1,3", DefaultValueFactory = _ => "all" };
         var confidence = new Option<bool>("--confidence") { Description = "add a confidence band per level (0-254 = 0-1)" };
+        var probabilities = new Option<string?>("--probabilities") { Description = "also write per-class probabilities of every level to this GeoTIFF (0-254 = 0-1)" };
+        var accumulators = new Option<int>("--accumulator-mb") { Description = "memory for blending logits; wider scenes are cut into column strips that fit", DefaultValueFactory = _ => 192 };
         var cog = new Option<bool>("--cog") { Description = "write a cloud-optimised GeoTIFF" };
         var restart = new Option<bool>("--restart") { Description = "ignore the partial output of an interrupted run instead of continuing it" };
         var cmd = new Command("predict", "per-level class maps of whole scenes: sliding windows blended before joint path selection, streamed in bounded memory; an interrupted run continues where it stopped");
-        foreach (var o in new Option[] { checkpoint, input, output, window, overlap, batch, blend, tta, levels, confidence, cog, restart }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, input, output, window, overlap, batch, blend, tta, levels, confidence, probabilities, accumulators, cog, restart }) cmd.Options.Add(o);
         cmd.SetAction(pr => Guard.Run(() =>
         {
             var ck = Checkpoint.Load(pr.GetValue(checkpoint)!);
@@ -38,12 +40,14 @@ static class PredictCommand
                 Window = win, Overlap = overlapPx, Batch = Math.Max(1, pr.GetValue(batch)),
                 Blend = pr.GetValue(blend) switch { "linear" => BlendMode.Linear, "none" => BlendMode.None, "cosine" => BlendMode.Cosine,
                     var b => throw new ArgumentException($"--blend {b}: cosine, linear or none") },
-                Tta = pr.GetValue(tta)!, Confidence = pr.GetValue(confidence), Cog = pr.GetValue(cog), Resume = !pr.GetValue(restart),
+                Tta = pr.GetValue(tta)!, Confidence = pr.GetValue(confidence), Probabilities = pr.GetValue(probabilities),
+                AccumulatorBudget = Math.Max(1, pr.GetValue(accumulators)) * (1L << 20), Cog = pr.GetValue(cog), Resume = !pr.GetValue(restart),
                 Levels = pr.GetValue(levels) is "all" ? null : pr.GetValue(levels)!.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture) - 1).ToArray(),
             };
             var scenes = Inputs(pr.GetValue(input)!);
             string outArg = pr.GetValue(output)!;
             bool many = scenes.Count > 1 || Directory.Exists(pr.GetValue(input)!);
+            if (many && opts.Probabilities is not null) throw new ArgumentException("--probabilities names one file: predict one scene at a time with it");
             var predictor = new ScenePredictor(ck, opts);
             foreach (var scene in scenes)
             {
@@ -56,6 +60,7 @@ static class PredictCommand
                 string resumed = r.ResumedRows > 0 ? $"; continued an interrupted run after {r.ResumedRows} rows of windows" : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{outPath}: {r.Width} x {r.Height}, {r.Windows} windows ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s{resumed}"));
+                Console.WriteLine($"coloured levels (open in a GIS): {ScenePredictor.ColourVrtPath(outPath)}" + (opts.Probabilities is { } pf ? $"; probabilities: {pf}" : ""));
                 if ((long)r.Width * r.Height <= 64L << 20)
                 {
                     using var map = Raster.Open(outPath);

@@ -85,6 +85,9 @@ internal static unsafe partial class Gdal
     [LibraryImport(Lib)] public static partial void GDALGetBlockSize(IntPtr band, out int x, out int y);
     [LibraryImport(Lib)] public static partial double GDALGetRasterNoDataValue(IntPtr band, out int success);
     [LibraryImport(Lib)] public static partial int GDALSetRasterNoDataValue(IntPtr band, double value);
+    [LibraryImport(Lib)] public static partial int GDALSetRasterScale(IntPtr band, double scale);
+    [LibraryImport(Lib)] public static partial int GDALSetRasterOffset(IntPtr band, double offset);
+    [LibraryImport(Lib)] public static partial double GDALGetRasterScale(IntPtr band, out int success);
     [LibraryImport(Lib)] public static partial IntPtr GDALGetDescription(IntPtr obj);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial void GDALSetDescription(IntPtr obj, string description);
     [LibraryImport(Lib)] public static partial int GDALGetGeoTransform(IntPtr ds, double* transform);

@@ -114,6 +114,14 @@ public sealed unsafe class Raster : IDisposable
                 Path, $"reading window ({x}, {y}, {w} x {h})");
     }
 
+    /// <summary>The scale of a band's values (physical = value * scale + offset); 1 when none is set.</summary>
+    public double Scale(int band)
+    {
+        if (band < 1 || band > BandCount) throw new ArgumentOutOfRangeException(nameof(band), $"{Path}: band {band} outside 1..{BandCount}");
+        double s = Gdal.GDALGetRasterScale(Gdal.GDALGetRasterBand(perThread.Value, band), out int ok);
+        return ok != 0 ? s : 1.0;
+    }
+
     /// <summary>The colour table of a band (index -> RGB), or null.</summary>
     public (byte R, byte G, byte B)[]? ColorTable(int band)
     {

@@ -71,6 +71,13 @@ public sealed unsafe class RasterWriter : IDisposable
             Gdal.Check(Gdal.GDALSetRasterNoDataValue(Gdal.GDALGetRasterBand(ds, b), value) == 0, Path, "setting nodata");
     }
 
+    /// <summary>How a band's values map to physical values (value * scale + offset), as GIS software applies it.</summary>
+    public void SetScale(int band, double scale, double offset = 0)
+    {
+        var h = Gdal.GDALGetRasterBand(ds, band);
+        Gdal.Check(Gdal.GDALSetRasterScale(h, scale) == 0 && Gdal.GDALSetRasterOffset(h, offset) == 0, Path, $"setting the scale of band {band}");
+    }
+
     public void SetDescription(int band, string text) => Gdal.GDALSetDescription(Gdal.GDALGetRasterBand(ds, band), text);
 
     /// <summary>Colour table of a byte band: entry i is the colour of value i.</summary>

@@ -1,6 +1,8 @@
+using System.Xml.Linq;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Visual;
 using HieraRS.Geo;
+using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Inference;
 
@@ -49,6 +51,39 @@ public static class ClassMaps
             paths.Add(p);
         }
         return paths;
+    }
+
+    /// <summary>
+    /// A VRT over the first <paramref name="levels"/>.Length bands of <paramref name="tif"/> (one per level,
+    /// as <see cref="WriteGeoTiff"/> and <c>hierars predict</c> write them) that gives each band its level's
+    /// colour table and class names: TIFF keeps a colour table for single-band files only, a VRT for every
+    /// band, so a GIS opens the VRT in the tree's colours without a copy of the data.
+    /// </summary>
+    public static void WriteColourVrt(string vrt, string tif, ClassHierarchy tree, IReadOnlyList<int> levels, int width, int height,
+        double[]? geoTransform, string projection)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        string dir = Path.GetDirectoryName(Path.GetFullPath(vrt))!, full = Path.GetFullPath(tif);
+        string rel = Path.GetRelativePath(dir, full);
+        bool relative = !Path.IsPathRooted(rel);
+        var root = new XElement("VRTDataset", new XAttribute("rasterXSize", width), new XAttribute("rasterYSize", height));
+        if (projection.Length > 0) root.Add(new XElement("SRS", projection));
+        if (geoTransform is not null) root.Add(new XElement("GeoTransform", string.Join(", ", geoTransform.Select(v => v.ToString("R", inv)))));
+        for (int k = 0; k < levels.Count; k++)
+        {
+            var lv = tree.Levels[levels[k]];
+            root.Add(new XElement("VRTRasterBand", new XAttribute("dataType", "Byte"), new XAttribute("band", k + 1),
+                new XElement("Description", $"level {levels[k] + 1}: {lv.Name} ({tree.Name})"),
+                new XElement("NoDataValue", NoData),
+                new XElement("ColorInterp", "Palette"),
+                new XElement("CategoryNames", lv.Classes.Select(c => new XElement("Category", c.Name))),
+                new XElement("ColorTable", lv.Classes.Select(c => new XElement("Entry",
+                    new XAttribute("c1", c.R), new XAttribute("c2", c.G), new XAttribute("c3", c.B), new XAttribute("c4", 255)))),
+                new XElement("SimpleSource",
+                    new XElement("SourceFilename", new XAttribute("relativeToVRT", relative ? 1 : 0), relative ? rel.Replace('\\', '/') : full),
+                    new XElement("SourceBand", k + 1))));
+        }
+        AtomicFile.WriteAllText(vrt, root.ToString() + "\n");
     }
 
     /// <summary>One PNG per level with a legend; returns the paths.</summary>

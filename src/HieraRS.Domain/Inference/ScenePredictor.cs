@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using HieraRS.Domain.Losses;
 using HieraRS.Domain.Models;
 using HieraRS.Domain.Training;
@@ -21,6 +22,11 @@ public sealed record PredictOptions
     public int[]? Levels { get; init; }
     /// <summary>Add a band per written level with the probability of the chosen path (JSPS) or class (flat): 0-254 for 0-1, 255 nodata.</summary>
     public bool Confidence { get; init; }
+    /// <summary>
+    /// A second GeoTIFF with a band per class of every written level: the softmax of the level's blended
+    /// logits, 0-254 for 0-1 (band scale 1/254), 255 nodata. Flat models have logits for the finest level only.
+    /// </summary>
+    public string? Probabilities { get; init; }
     public bool Cog { get; init; }
     /// <summary>Bytes of logit accumulators to hold at once; the scene is processed in column strips that fit (memory does not grow with the scene).</summary>
     public long AccumulatorBudget { get; init; } = 192L << 20;
@@ -44,11 +50,20 @@ public sealed record PredictResult(string Output, int Width, int Height, int Win
 /// assembles them into the output, which appears at its path only when complete). Windows that hold
 /// only nodata are skipped; nodata pixels get the output nodata value (255). Every window of the global
 /// grid that touches a strip is computed for it, so the result does not depend on the strip width.
+/// Reading and writing run on their own threads beside the network: windows are read and normalised
+/// up to two batches ahead, and each finished part is compressed and written while the next row is predicted.
+/// Beside the output, a VRT of the same name gives every level band its colour table and class names.
 /// </summary>
 public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options)
 {
     public Checkpoint Checkpoint { get; } = checkpoint;
     public PredictOptions Options { get; } = options;
+
+    /// <summary>A row of windows of a strip to compute; <c>RecomputeOnly</c>: finished before, needed again because its windows feed the next row.</summary>
+    readonly record struct RowWork(int Strip, int Row, int Unit, bool RecomputeOnly);
+
+    /// <summary>Windows read, padded and normalised, ready for the network (skipped all-nodata windows are counted, not kept).</summary>
+    sealed record WindowBatch(List<(int Col, float[] Image, byte[] Valid)> Windows, int Skipped, int Count);
 
     public PredictResult Predict(string input, string output, Action<long, long>? progress = null)
     {
@@ -71,12 +86,19 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         var ys = SlidingWindows.Starts(H, win, Options.Overlap);
         var noData = src.NoData;
 
-        int outBands = levels.Length + (Options.Confidence ? levels.Length : 0);
+        // bands of a part: the maps, their confidences, then the probabilities of every class of each level that has logits
+        int[] probLevels = Options.Probabilities is null ? [] : levels.Where(l => !flat || l == tree.Depth - 1).ToArray();
+        if (Options.Probabilities is not null && probLevels.Length == 0)
+            throw new ArgumentException($"--probabilities: a flat model has logits for the finest level (level {tree.Depth}) only, which is not among the written levels");
+        int mapBands = levels.Length * (Options.Confidence ? 2 : 1);
+        int outBands = mapBands + probLevels.Sum(l => tree.Levels[l].Count);
+
         // column strips sized so that one row of windows' accumulators fits the budget
         long perColumn = (long)win * (channels + 1) * sizeof(float);
         int stripW = (int)Math.Clamp(Options.AccumulatorBudget / perColumn, Math.Min(win, W), W);
         var strips = new List<(int X0, int X1)>();
         for (int x0 = 0; x0 < W; x0 += stripW) strips.Add((x0, Math.Min(W, x0 + stripW)));
+        var stripCols = strips.Select(s => Enumerable.Range(0, xs.Length).Where(i => xs[i] < s.X1 && xs[i] + win > s.X0).ToArray()).ToArray();
 
         // resumable: each finished row of windows of a strip is its own small GeoTIFF (written whole or
         // not at all) in a partial folder beside the output, assembled into the output at the end
@@ -90,76 +112,129 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         string UnitPath(int u) => Path.Combine(partial, $"rows_{u:D6}.tif");
         int doneUnits = 0;
         while (File.Exists(UnitPath(doneUnits))) doneUnits++;
-        int resumed = doneUnits;
 
-        long totalWindows = strips.Sum(s => (long)xs.Count(x => x < s.X1 && x + win > s.X0) * ys.Length);
-        long doneWindows = 0;
-        int computed = 0, skipped = 0, unit = 0, thisRun = 0;
-        var weightsX = xs.Select((_, i) => SlidingWindows.Weights(xs, i, win, W, Options.Blend)).ToArray();
-        var weightsY = ys.Select((_, i) => SlidingWindows.Weights(ys, i, win, H, Options.Blend)).ToArray();
-
-        // one set of accumulators for every strip (a new one per strip would keep the last one alive until a collection)
-        var accAll = new float[channels * win * stripW];
-        var wsumAll = new float[win * stripW];
-        foreach (var (sx0, sx1) in strips)
-        {
-            int sw = sx1 - sx0;
-            var cols = Enumerable.Range(0, xs.Length).Where(i => xs[i] < sx1 && xs[i] + win > sx0).ToArray();
-            // accumulators for rows [rowBase, rowBase + win) of the strip
-            var acc = accAll;   // laid out for this strip's width: [channel][row][column < sw]
-            var wsum = wsumAll;
-            Array.Clear(acc, 0, channels * win * sw);
-            Array.Clear(wsum, 0, win * sw);
-            int rowBase = 0;
+        // the rows of windows still to compute; a finished row is skipped, except the last one before
+        // the resume point when its windows also feed the next rows
+        long totalWindows = stripCols.Sum(c => (long)c.Length * ys.Length), doneWindows = 0;
+        var work = new List<RowWork>();
+        for (int s = 0, unit = 0; s < strips.Count; s++)
             for (int r = 0; r < ys.Length; r++, unit++)
             {
                 bool done = unit < doneUnits;
-                // a finished row is skipped, except the last one before the resume point: its windows also feed the next rows
-                if (done && !(unit + 1 == doneUnits && r + 1 < ys.Length))
+                if (done && !(unit + 1 == doneUnits && r + 1 < ys.Length)) doneWindows += stripCols[s].Length;
+                else work.Add(new RowWork(s, r, unit, done));
+            }
+
+        var weightsX = xs.Select((_, i) => SlidingWindows.Weights(xs, i, win, W, Options.Blend)).ToArray();
+        var weightsY = ys.Select((_, i) => SlidingWindows.Weights(ys, i, win, H, Options.Blend)).ToArray();
+        // one set of accumulators for every strip (a new one per strip would keep the last one alive until a collection)
+        var acc = new float[channels * win * stripW];   // laid out for the current strip's width: [channel][row][column < sw]
+        var wsum = new float[win * stripW];
+
+        using var stop = new CancellationTokenSource();
+        using var queue = new BlockingCollection<WindowBatch>(boundedCapacity: 2);
+        var reader = Task.Run(() => Engine.Serial(() =>
+        {
+            try
+            {
+                foreach (var wk in work)
+                    foreach (var cols in stripCols[wk.Strip].Chunk(Options.Batch))
+                        queue.Add(ReadBatch(src, cols, xs, ys[wk.Row], win, bands, noData), stop.Token);
+            }
+            catch (OperationCanceledException) { }
+            finally { queue.CompleteAdding(); }
+            return 0;
+        }));
+        Task? writing = null;
+        int computed = 0, skipped = 0, thisRun = 0, strip = -1, rowBase = 0;
+        try
+        {
+            foreach (var wk in work)
+            {
+                var (sx0, sx1) = strips[wk.Strip];
+                int sw = sx1 - sx0, y0 = ys[wk.Row];
+                if (wk.Strip != strip)
                 {
-                    doneWindows += cols.Length;
-                    continue;
+                    strip = wk.Strip;
+                    Array.Clear(acc, 0, channels * win * sw);
+                    Array.Clear(wsum, 0, win * sw);
+                    rowBase = 0;
                 }
-                int y0 = ys[r];
                 Shift(acc, wsum, channels, sw, win, y0 - rowBase);
                 rowBase = y0;
-                for (int c0 = 0; c0 < cols.Length; c0 += Options.Batch)
+                for (int c0 = 0; c0 < stripCols[wk.Strip].Length; c0 += Options.Batch)
                 {
-                    var batch = cols.Skip(c0).Take(Options.Batch).ToArray();
-                    var images = new List<(int Col, float[] Image, byte[] Valid)>();
-                    foreach (var ci in batch)
+                    if (!queue.TryTake(out var batch, Timeout.Infinite))
                     {
-                        var (img, valid, anyValid) = ReadWindow(src, xs[ci], y0, win, bands, noData);
-                        if (!anyValid) { skipped++; continue; }
-                        images.Add((ci, img, valid));
+                        reader.GetAwaiter().GetResult(); // the reader stopped early: raise its error
+                        throw new InvalidOperationException($"{input}: the window reader stopped early");
                     }
-                    if (images.Count > 0)
+                    skipped += batch.Skipped;
+                    if (batch.Windows.Count > 0)
                     {
-                        var logits = Forward(model, images.Select(i => i.Image).ToArray(), images.Select(i => i.Valid).ToArray(), bands, win);
-                        for (int b = 0; b < images.Count; b++)
-                            Accumulate(acc, wsum, logits, classCounts, b, sw, win, xs[images[b].Col] - sx0, Math.Min(win, H - y0),
-                                Math.Min(win, W - xs[images[b].Col]), weightsX[images[b].Col], weightsY[r], images[b].Valid);
-                        computed += images.Count;
+                        var logits = Forward(model, batch.Windows.Select(i => i.Image).ToArray(), bands, win);
+                        for (int b = 0; b < batch.Windows.Count; b++)
+                        {
+                            var (ci, _, valid) = batch.Windows[b];
+                            Accumulate(acc, wsum, logits, classCounts, b, sw, win, xs[ci] - sx0, Math.Min(win, H - y0),
+                                Math.Min(win, W - xs[ci]), weightsX[ci], weightsY[wk.Row], valid);
+                        }
+                        computed += batch.Windows.Count;
                     }
-                    doneWindows += batch.Length;
+                    doneWindows += batch.Count;
                     progress?.Invoke(doneWindows, totalWindows);
                 }
-                if (done) continue; // recomputed only for the rows below it
-                int finalEnd = r + 1 < ys.Length ? ys[r + 1] : H; // rows no later window touches
-                using (var unitWriter = RasterWriter.Create(UnitPath(unit), sw, finalEnd - y0, outBands, RasterType.Byte))
-                {
-                    // decoded a few rows at a time: the decoding temporaries stay small beside the accumulators
-                    for (int f0 = y0; f0 < finalEnd; f0 += FinalizeRows)
-                        Finalize(unitWriter, y0, tree, flat, classCounts, levels, acc, wsum, sw, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows));
-                    unitWriter.Commit();
-                }
+                if (wk.RecomputeOnly) continue;
+                int finalEnd = wk.Row + 1 < ys.Length ? ys[wk.Row + 1] : H; // rows no later window touches
+                int unitH = finalEnd - y0;
+                var part = new byte[outBands * unitH * sw];
+                // decoded a few rows at a time: the decoding temporaries stay small beside the accumulators
+                for (int f0 = y0; f0 < finalEnd; f0 += FinalizeRows)
+                    Finalize(part, unitH, y0, tree, flat, classCounts, levels, probLevels, acc, wsum, sw, rowBase, f0, Math.Min(finalEnd, f0 + FinalizeRows));
+                writing?.GetAwaiter().GetResult();
+                string unitPath = UnitPath(wk.Unit);
+                writing = Task.Run(() => WritePart(unitPath, part, sw, unitH, outBands));
                 if (++thisRun == Options.StopAfterRows)
-                    return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds, resumed, Complete: false);
+                {
+                    writing.GetAwaiter().GetResult();
+                    return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds, doneUnits, Complete: false);
+                }
             }
+            writing?.GetAwaiter().GetResult();
+            reader.GetAwaiter().GetResult();
         }
-        Assemble(src, output, strips, ys, outBands, levels, tree, UnitPath);
+        finally
+        {
+            stop.Cancel();
+            try { reader.Wait(); } catch (AggregateException) { } // its error, if any, was raised above
+            try { writing?.Wait(); } catch (AggregateException) { }
+        }
+        Assemble(src, output, strips, ys, mapBands, outBands, levels, probLevels, tree, UnitPath);
         Directory.Delete(partial, recursive: true);
-        return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds, resumed);
+        return new PredictResult(output, W, H, computed, skipped, clock.Elapsed.TotalSeconds, doneUnits);
+    }
+
+    /// <summary>Reads the windows at columns <paramref name="cols"/> of the row starting at <paramref name="y0"/> and normalises them.</summary>
+    WindowBatch ReadBatch(Raster src, int[] cols, int[] xs, int y0, int win, int bands, double?[] noData)
+    {
+        var windows = new List<(int, float[], byte[])>();
+        int skipped = 0;
+        foreach (var ci in cols)
+        {
+            var (img, valid, anyValid) = ReadWindow(src, xs[ci], y0, win, bands, noData);
+            if (!anyValid) { skipped++; continue; }
+            Checkpoint.Normalization.Apply(img, win * win, valid);
+            windows.Add((ci, img, valid));
+        }
+        return new WindowBatch(windows, skipped, cols.Length);
+    }
+
+    /// <summary>One finished part: a small tiled GeoTIFF holding every output band of a row of windows of a strip.</summary>
+    static void WritePart(string path, byte[] part, int w, int h, int bandCount)
+    {
+        using var writer = RasterWriter.Create(path, w, h, bandCount, RasterType.Byte);
+        writer.Write(0, 0, w, h, Enumerable.Range(1, bandCount).ToArray(), part);
+        writer.Commit();
     }
 
     /// <summary>Where the finished parts of an unfinished prediction of <paramref name="output"/> are kept.</summary>
@@ -169,38 +244,70 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.partial");
     }
 
-    /// <summary>The output GeoTIFF from the finished parts, one part at a time, written under a temporary name and renamed.</summary>
-    void Assemble(Raster src, string output, List<(int X0, int X1)> strips, int[] ys, int outBands, int[] levels,
-        Hierarchies.ClassHierarchy tree, Func<int, string> unitPath)
+    /// <summary>
+    /// The output GeoTIFF (and the probabilities GeoTIFF, when asked) from the finished parts, one part at
+    /// a time, each written under a temporary name and renamed; then the colour VRT beside the output.
+    /// </summary>
+    void Assemble(Raster src, string output, List<(int X0, int X1)> strips, int[] ys, int mapBands, int outBands, int[] levels,
+        int[] probLevels, Hierarchies.ClassHierarchy tree, Func<int, string> unitPath)
     {
-        using var dst = RasterWriter.Create(output, src.Width, src.Height, outBands, RasterType.Byte, new GeoTiffOptions { Cog = Options.Cog });
-        if (src.GeoTransform is { } gt) dst.SetGeoTransform(gt);
-        dst.SetProjection(src.Projection);
-        dst.SetNoData(ClassMaps.NoData);
+        var geo = new GeoTiffOptions { Cog = Options.Cog };
+        RasterWriter Open(string path, int count)
+        {
+            var w = RasterWriter.Create(path, src.Width, src.Height, count, RasterType.Byte, geo);
+            if (src.GeoTransform is { } gt) w.SetGeoTransform(gt);
+            w.SetProjection(src.Projection);
+            w.SetNoData(ClassMaps.NoData);
+            return w;
+        }
+        using var dst = Open(output, mapBands);
         for (int k = 0; k < levels.Length; k++)
         {
             dst.SetDescription(k + 1, $"level {levels[k] + 1}: {tree.Levels[levels[k]].Name} ({tree.Name})");
-            if (Options.Confidence) dst.SetDescription(levels.Length + k + 1, $"confidence of level {levels[k] + 1} (0-254 = 0-1)");
+            if (Options.Confidence)
+            {
+                dst.SetDescription(levels.Length + k + 1, $"confidence of level {levels[k] + 1} (0-254 = 0-1)");
+                dst.SetScale(levels.Length + k + 1, 1.0 / 254);
+            }
+        }
+        using var prob = Options.Probabilities is { } pp ? Open(pp, outBands - mapBands) : null;
+        if (prob is not null)
+        {
+            int band = 1;
+            foreach (var l in probLevels)
+                foreach (var c in tree.Levels[l].Classes)
+                {
+                    prob.SetDescription(band, $"P(level {l + 1} = {c.Name}) (0-254 = 0-1)");
+                    prob.SetScale(band++, 1.0 / 254);
+                }
         }
         int unit = 0;
-        var bandList = Enumerable.Range(1, outBands).ToArray();
+        var mapList = Enumerable.Range(1, mapBands).ToArray();
+        var probList = Enumerable.Range(1, outBands - mapBands).ToArray();
         foreach (var (sx0, _) in strips)
             for (int r = 0; r < ys.Length; r++, unit++)
             {
                 using var part = Raster.Open(unitPath(unit));
-                var data = new byte[outBands * part.Width * part.Height];
-                part.Read(0, 0, part.Width, part.Height, bandList, data);
-                dst.Write(sx0, ys[r], part.Width, part.Height, bandList, data);
+                int n = part.Width * part.Height;
+                var data = new byte[outBands * n];
+                part.Read(0, 0, part.Width, part.Height, Enumerable.Range(1, outBands).ToArray(), data);
+                dst.Write(sx0, ys[r], part.Width, part.Height, mapList, data.AsSpan(0, mapBands * n));
+                prob?.Write(sx0, ys[r], part.Width, part.Height, probList, data.AsSpan(mapBands * n));
             }
+        prob?.Commit();
         dst.Commit();
+        ClassMaps.WriteColourVrt(ColourVrtPath(output), output, tree, levels, src.Width, src.Height, src.GeoTransform, src.Projection);
     }
+
+    /// <summary>The VRT written beside an output: its level bands with colour tables and class names.</summary>
+    public static string ColourVrtPath(string output) => Path.ChangeExtension(output, ".vrt");
 
     /// <summary>What must match for a partial output to be continued: the scene file, the checkpoint, the options.</summary>
     static string Signature(string input, Checkpoint ck, PredictOptions o, int stripW, int outBands)
     {
         var fi = new FileInfo(input);
         return string.Join("|", fi.FullName, fi.Length, fi.LastWriteTimeUtc.Ticks, ck.Iteration, ck.Metadata.GetValueOrDefault("rng", ""),
-            o.Window, o.Overlap, o.Batch, o.Blend, o.Tta, o.Levels is null ? "all" : string.Join(",", o.Levels), o.Confidence, o.Cog, stripW, outBands);
+            o.Window, o.Overlap, o.Batch, o.Blend, o.Tta, o.Levels is null ? "all" : string.Join(",", o.Levels), o.Confidence, o.Probabilities is null ? "" : Path.GetFullPath(o.Probabilities), o.Cog, stripW, outBands);
     }
 
     const int FinalizeRows = 64;
@@ -245,16 +352,12 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         return (img, valid, any);
     }
 
-    /// <summary>Per-level logits of a batch of raw windows (normalised here with the checkpoint's statistics).</summary>
-    float[][] Forward(Segmentor model, float[][] images, byte[][] valid, int bands, int win)
+    /// <summary>Per-level logits of a batch of normalised windows.</summary>
+    float[][] Forward(Segmentor model, float[][] images, int bands, int win)
     {
         int n = images.Length, px = win * win;
         var x = new float[n * bands * px];
-        for (int i = 0; i < n; i++)
-        {
-            Checkpoint.Normalization.Apply(images[i], px, valid[i]);
-            images[i].CopyTo(x.AsSpan(i * bands * px));
-        }
+        for (int i = 0; i < n; i++) images[i].CopyTo(x.AsSpan(i * bands * px));
         using var _ = GradMode.NoGrad();
         var input = Tensor.FromArray(x, n, bands, win, win);
         var views = Tta.Views(Options.Tta);
@@ -299,13 +402,17 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
                 if (valid[r * win + q] != 0) wsum[r * sw + dx + q] += wy[r] * wx[q];
     }
 
-    /// <summary>Decodes rows [from, to) of the strip (accumulator row 0 is <paramref name="rowBase"/>) into the part starting at row <paramref name="unitY0"/>.</summary>
-    void Finalize(RasterWriter dst, int unitY0, Hierarchies.ClassHierarchy tree, bool flat, int[] classCounts, int[] levels,
+    /// <summary>
+    /// Decodes rows [from, to) of the strip (accumulator row 0 is <paramref name="rowBase"/>) into the part
+    /// (band-sequential, <paramref name="unitH"/> rows starting at scene row <paramref name="unitY0"/>).
+    /// </summary>
+    void Finalize(byte[] part, int unitH, int unitY0, Hierarchies.ClassHierarchy tree, bool flat, int[] classCounts, int[] levels, int[] probLevels,
         float[] acc, float[] wsum, int sw, int rowBase, int from, int to)
     {
         int rows = to - from, win = Options.Window;
         if (rows <= 0) return;
-        int n = rows * sw, off = (from - rowBase) * sw;
+        int n = rows * sw, off = (from - rowBase) * sw, plane = unitH * sw, at = (from - unitY0) * sw;
+        var valid = wsum.AsSpan(off, n);
         // blended logits of these rows as [1, K_l, rows, sw] per level
         var logits = new Tensor[classCounts.Length];
         int ch0 = 0;
@@ -315,7 +422,7 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
             for (int c = 0; c < classCounts[l]; c++)
             {
                 var a = acc.AsSpan((ch0 + c) * win * sw + off, n);
-                for (int i = 0; i < n; i++) t[c * n + i] = wsum[off + i] > 0 ? a[i] / wsum[off + i] : 0f;
+                for (int i = 0; i < n; i++) t[c * n + i] = valid[i] > 0 ? a[i] / valid[i] : 0f;
             }
             logits[l] = Tensor.FromArray(t, 1, classCounts[l], rows, sw);
             ch0 += classCounts[l];
@@ -328,20 +435,34 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
             using (GradMode.NoGrad()) confidence = logits[0].Softmax(1).Max(1).Values;
         // nodata where the scene holds none: no window added weight there
         var conf = confidence?.Contiguous().ToArray();
+        int band = 0;
+        Span<byte> Band(int b) => part.AsSpan(b * plane + at, n);
         for (int k = 0; k < levels.Length; k++)
         {
-            var data = new byte[n];
+            var data = Band(band++);
             var lab = labels[levels[k]].Data;
-            for (int i = 0; i < n; i++) data[i] = wsum[off + i] > 0 ? (byte)lab[i] : ClassMaps.NoData;
-            dst.Write(0, from - unitY0, sw, rows, [k + 1], data);
-            if (Options.Confidence)
+            for (int i = 0; i < n; i++) data[i] = valid[i] > 0 ? (byte)lab[i] : ClassMaps.NoData;
+        }
+        if (Options.Confidence)
+            for (int k = 0; k < levels.Length; k++)
             {
-                var cb = new byte[n];
-                for (int i = 0; i < n; i++) cb[i] = wsum[off + i] > 0 ? (byte)Math.Round(conf![i] * 254f) : ClassMaps.NoData;
-                dst.Write(0, from - unitY0, sw, rows, [levels.Length + k + 1], cb);
+                var cb = Band(band++);
+                for (int i = 0; i < n; i++) cb[i] = valid[i] > 0 ? ToByte(conf![i]) : ClassMaps.NoData;
+            }
+        foreach (var l in probLevels)
+        {
+            float[] p;
+            using (GradMode.NoGrad()) p = logits[flat ? 0 : l].Softmax(1).Contiguous().ToArray();
+            for (int c = 0; c < tree.Levels[l].Count; c++)
+            {
+                var pb = Band(band++);
+                for (int i = 0; i < n; i++) pb[i] = valid[i] > 0 ? ToByte(p[c * n + i]) : ClassMaps.NoData;
             }
         }
     }
+
+    /// <summary>A probability 0-1 as a byte 0-254 (255 is nodata).</summary>
+    static byte ToByte(float p) => (byte)Math.Round(Math.Clamp(p, 0f, 1f) * 254f);
 }
 
 /// <summary>Test-time augmentation views: identity, horizontal flip, or the dihedral group D4 (flips and 90-degree rotations).</summary>
