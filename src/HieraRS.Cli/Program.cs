@@ -17,6 +17,7 @@ public static class Program
 
         root.Subcommands.Add(TrainCommands.Demo());
         root.Subcommands.Add(TrainCommands.Train());
+        root.Subcommands.Add(TrainCommands.Transfer());
         root.Subcommands.Add(TrainCommands.Eval());
         root.Subcommands.Add(PredictCommand.Build());
 

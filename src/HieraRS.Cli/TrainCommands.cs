@@ -41,16 +41,25 @@ sealed class ConsoleObserver : ITrainingObserver
 
 static class TrainCommands
 {
-    public static Command Train()
+    public static Command Train() => Training("train",
+        "train a model from an experiment config; checkpoints, log.jsonl and evaluation reports go to the work dir", transfer: false);
+
+    public static Command Transfer() => Training("transfer",
+        "transfer a trained model to a task with another class tree (TransLU: CDKS + CDSA, or the fine-tuning baselines); the config's 'transfer' section names the source checkpoint",
+        transfer: true);
+
+    static Command Training(string name, string description, bool transfer)
     {
-        var config = new Option<string>("--config") { Description = "experiment YAML", Required = true };
+        var config = new Option<string>("--config") { Description = transfer ? "experiment YAML with a 'transfer' section" : "experiment YAML", Required = true };
         var workDir = new Option<string?>("--work-dir") { Description = "output folder (default: work_dirs/<name>)" };
         var resume = new Option<bool>("--resume") { Description = "continue from <work-dir>/latest.safetensors" };
-        var cmd = new Command("train", "train a model from an experiment config; checkpoints, log.jsonl and evaluation reports go to the work dir");
+        var cmd = new Command(name, description);
         foreach (var o in new Option[] { config, workDir, resume }) cmd.Options.Add(o);
         cmd.SetAction(pr => Guard.Run(() =>
         {
             var cfg = ExperimentConfig.Load(pr.GetValue(config)!);
+            if (transfer && cfg.Transfer is null)
+                throw new ArgumentException($"{pr.GetValue(config)}: no 'transfer' section (source checkpoint and method); use `hierars train` for ordinary training");
             var dir = pr.GetValue(workDir) ?? Path.Combine("work_dirs", cfg.Name);
             var r = new Trainer(cfg, dir).Run(pr.GetValue(resume), new ConsoleObserver());
             if (r.LastEval is { } m) Console.Write(MetricsReport.ToConsole(m));

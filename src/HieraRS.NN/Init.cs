@@ -28,6 +28,14 @@ public static class Init
 
     public static void Constant(Tensor t, float value) => t.Span.Fill(value);
 
+    /// <summary>xavier_uniform_: bound = gain * sqrt(6 / (fan_in + fan_out)).</summary>
+    public static void XavierUniform(Tensor w, float gain = 1f, Generator? gen = null)
+    {
+        var (fanIn, fanOut) = Fans(w);
+        float bound = gain * MathF.Sqrt(6f / (fanIn + fanOut));
+        Uniform(w, -bound, bound, gen);
+    }
+
     static float Gain(string nonlinearity, float a) => nonlinearity switch
     {
         "relu" => MathF.Sqrt(2f),

@@ -16,6 +16,8 @@ public abstract class Module
     readonly List<(string Name, Tensor Tensor, DType Type)> buffers = new();
 
     public bool Training { get; private set; } = true;
+    /// <summary>Frozen (<see cref="Freeze"/>): stays in eval mode and its parameters take no gradients.</summary>
+    public bool Frozen { get; private set; }
 
     /// <summary>Single-input forward; modules with other signatures define their own methods.</summary>
     public virtual Tensor Forward(Tensor x) => throw new NotSupportedException($"{GetType().Name} has no single-input Forward");
@@ -54,7 +56,7 @@ public abstract class Module
     protected void ReplaceTensor(string name, Tensor value)
     {
         for (int i = 0; i < parameters.Count; i++)
-            if (parameters[i].Name == name) { value.RequiresGrad = true; parameters[i] = (name, value); return; }
+            if (parameters[i].Name == name) { value.RequiresGrad = !Frozen; parameters[i] = (name, value); return; }
         for (int i = 0; i < buffers.Count; i++)
             if (buffers[i].Name == name) { buffers[i] = (name, value, buffers[i].Type); return; }
         throw new ArgumentException($"no tensor '{name}' in {GetType().Name}");
@@ -89,9 +91,29 @@ public abstract class Module
 
     public Module Train(bool on = true)
     {
-        foreach (var (_, m) in NamedModules()) m.Training = on;
+        SetTraining(on);
         return this;
     }
+
+    void SetTraining(bool on)
+    {
+        Training = on && !Frozen;
+        foreach (var (_, m) in children) m.SetTraining(Training);
+    }
+
+    /// <summary>
+    /// Freezes the module for good: eval mode whatever its parent's mode (batch-norm statistics and
+    /// dropout fixed), and no gradients for its parameters (optimizers skip them).
+    /// </summary>
+    public Module Freeze()
+    {
+        foreach (var (_, m) in NamedModules()) m.Frozen = true;
+        foreach (var p in Parameters()) p.RequiresGrad = false;
+        return Train(false);
+    }
+
+    /// <summary>The parameters an optimizer updates (those of frozen modules left out).</summary>
+    public IEnumerable<(string Name, Tensor Parameter)> TrainableParameters() => NamedParameters().Where(p => p.Parameter.RequiresGrad);
 
     public Module Eval() => Train(false);
 
@@ -131,6 +153,24 @@ public abstract class Module
             dst.CopyFrom(src);
         }
         return new LoadResult(missing, unexpected);
+    }
+
+    /// <summary>
+    /// Copies the entries of <paramref name="state"/> whose names (passing <paramref name="include"/>) and
+    /// shapes match this module's (pretrained or transferred weights; class-dependent layers keep their
+    /// own); returns how many were copied.
+    /// </summary>
+    public int LoadMatching(IReadOnlyDictionary<string, Tensor> state, Func<string, bool>? include = null)
+    {
+        var own = StateDict();
+        int n = 0;
+        foreach (var (k, v) in state)
+            if ((include?.Invoke(k) ?? true) && own.TryGetValue(k, out var dst) && ShapeUtil.SameShape(v.Shape, dst.Shape))
+            {
+                dst.CopyFrom(v);
+                n++;
+            }
+        return n;
     }
 
     public long ParameterCount() => Parameters().Sum(p => (long)p.Numel);

@@ -28,6 +28,8 @@ public sealed record DatasetSpec
     public string Type { get; init; } = "folder";
     /// <summary>Folder the patterns are relative to (absolute once parsed).</summary>
     public string Root { get; init; } = "";
+    /// <summary>Keep only the first this many levels of the tree (labels of finer levels are dropped); 0 = all.</summary>
+    public int Levels { get; init; }
     /// <summary>Built-in hierarchy name or file; empty = the kind's default.</summary>
     public string Hierarchy { get; init; } = "";
     public string Split { get; init; } = "train";
@@ -62,7 +64,7 @@ public sealed record DatasetSpec
     public static DatasetSpec Parse(YamlReader r, YamlMappingNode m, string baseDir)
     {
         r.AllowedKeys(m, "type", "root", "hierarchy", "split", "splits", "sets", "source", "encoding", "bands", "normalize",
-            "nodata", "images", "labels", "count", "size", "seed");
+            "nodata", "images", "labels", "count", "size", "seed", "levels");
         string type = r.Choice(m, "type", "folder", Kinds);
         string Abs(string p) => Path.GetFullPath(Path.Combine(baseDir, p));
         var spec = new DatasetSpec
@@ -83,6 +85,7 @@ public sealed record DatasetSpec
             Count = r.OptionalInt(m, "count", 16, 1),
             Size = r.OptionalInt(m, "size", 256, 16, 16384),
             Seed = (ulong)r.OptionalInt(m, "seed", 0, 0),
+            Levels = r.OptionalInt(m, "levels", 0, 1, 7),
         };
         if (type == "gid-mtl")
             foreach (var s in spec.Sets)

@@ -25,6 +25,7 @@ public static class Datasets
     {
         split ??= spec.Split;
         var hierarchy = HierarchyLoader.Resolve(spec.Hierarchy.Length > 0 ? spec.Hierarchy : DefaultHierarchy(spec));
+        if (spec.Levels > 0) hierarchy = hierarchy.Truncate(spec.Levels);
         if (spec.Type == "synthetic")
             return new SyntheticDataset(hierarchy, new SyntheticSceneOptions { Size = spec.Size, Bands = spec.Bands?.Length ?? 4 },
                 spec.Count, spec.Seed + SplitSeed(split), $"synthetic:{split}", spec.Normalize);

@@ -126,6 +126,21 @@ public sealed class ClassHierarchy
     }
 
     public int Depth => Levels.Count;
+
+    /// <summary>
+    /// The tree's first <paramref name="depth"/> levels (the same name: its classes are the same), with the
+    /// encodings and source correspondences that stay within them; a default encoding of a dropped level
+    /// becomes the identity of the new finest level.
+    /// </summary>
+    public ClassHierarchy Truncate(int depth)
+    {
+        if (depth < 1 || depth > Depth) throw new ArgumentException($"hierarchy '{Name}' has {Depth} levels; cannot keep {depth}");
+        if (depth == Depth) return this;
+        var keep = Encodings.Values.Where(e => e.Level < depth).ToList();
+        var def = keep.FirstOrDefault(e => e.Name == DefaultEncoding);
+        return new ClassHierarchy(Name, $"{Description} (levels 1-{depth})", Levels.Take(depth).ToList(), def,
+            Sources.Where(s => s.Level < depth).ToList(), keep.Where(e => e.Name != DefaultEncoding));
+    }
     public int[] ClassCounts => Levels.Select(l => l.Count).ToArray();
 
     /// <summary>Parent (in level - 1) of every class of <paramref name="level"/> (level >= 1); -1 where a class has several.</summary>

@@ -353,7 +353,7 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
     }
 
     /// <summary>Per-level logits of a batch of normalised windows.</summary>
-    float[][] Forward(Segmentor model, float[][] images, int bands, int win)
+    float[][] Forward(SegmentationModel model, float[][] images, int bands, int win)
     {
         int n = images.Length, px = win * win;
         var x = new float[n * bands * px];

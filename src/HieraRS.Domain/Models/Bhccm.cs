@@ -96,12 +96,16 @@ public abstract class DecodeHead : Module
     /// <summary>Logits of every level (coarse to fine; only the finest when flat) at the resolution of F.</summary>
     public Tensor[] Forward(Tensor[] inputs) => Classify(Features(inputs));
 
-    /// <summary>The classifiers and BHCCM on a feature map.</summary>
-    public Tensor[] Classify(Tensor features)
+    /// <summary>
+    /// The classifiers and BHCCM on a feature map; <paramref name="align"/>, when given, rewrites the initial
+    /// logits Z_in of every level before the fusion (TransLU's CDSA).
+    /// </summary>
+    public Tensor[] Classify(Tensor features, Func<Tensor[], Tensor[]>? align = null)
     {
         var f = dropout.Forward(features);
         if (Mode == BhccmMode.Flat) return [convSeg.Forward(f)];
         var zin = coarse.Select(c => c.Forward(f)).Append(convSeg.Forward(f)).ToArray();
+        if (align is not null) zin = align(zin);
         return bhccm.Combine(zin);
     }
 }

@@ -9,7 +9,7 @@ namespace HieraRS.Domain.Models;
 /// (<c>downsample_layers.i</c>), blocks (<c>stages.i.j</c>) with layer scale and drop path rising
 /// linearly to <c>drop_path_rate</c>, and a channels-first LayerNorm per output (<c>norm0 ... norm3</c>).
 /// </summary>
-public sealed class ConvNeXt : Module, IBackbone
+public sealed class ConvNeXt : Module, IStagedBackbone
 {
     public static readonly IReadOnlyDictionary<string, (int[] Depths, int[] Dims)> Variants = new Dictionary<string, (int[], int[])>
     {
@@ -53,14 +53,15 @@ public sealed class ConvNeXt : Module, IBackbone
             }
     }
 
-    public Tensor[] ForwardFeatures(Tensor x)
-    {
-        var outs = new Tensor[4];
-        for (int i = 0; i < 4; i++)
-        {
-            x = stages[i].Forward(downsample[i].Forward(x));
-            outs[i] = norms[i].Forward(x);
-        }
-        return outs;
-    }
+    public Tensor[] ForwardFeatures(Tensor x) => StagedBackbone.Features(this, x);
+
+    public Tensor Stem(Tensor x) => downsample[0].Forward(x);
+
+    /// <summary>Stage 0's blocks; then per stage its downsampler and blocks (39 units for ConvNeXt-B, as method.md §5 counts them).</summary>
+    public IReadOnlyList<(Module Unit, int Stage, bool Downsampler)> Units => units ??= Enumerable.Range(0, 4)
+        .SelectMany(i => (i > 0 ? [(downsample[i], i, true)] : Array.Empty<(Module, int, bool)>())
+            .Concat(stages[i].NamedChildren().Select(c => (c.Module, i, false)))).ToList();
+    List<(Module, int, bool)>? units;
+
+    public Tensor Output(int stage, Tensor x) => norms[stage].Forward(x);
 }

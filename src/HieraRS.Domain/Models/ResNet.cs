@@ -71,7 +71,7 @@ public sealed class Bottleneck : Module
 /// first block of a dilated stage uses half the dilation, MMSeg's contract_dilation). Returns the four
 /// stage outputs for dense prediction heads.
 /// </summary>
-public sealed class ResNet : Module, IBackbone
+public sealed class ResNet : Module, IStagedBackbone
 {
     readonly Conv2d? conv1;
     readonly BatchNorm2d? bn1;
@@ -138,12 +138,14 @@ public sealed class ResNet : Module, IBackbone
             if (m is Conv2d c) Init.KaimingNormal(c.Weight, fanIn: false, nonlinearity: "relu");
     }
 
-    public Tensor[] ForwardFeatures(Tensor x)
-    {
-        x = stem is not null ? stem.Forward(x) : bn1!.Forward(conv1!.Forward(x)).Relu();
-        x = F.MaxPool2d(x, 3, 2, 1);
-        var outs = new Tensor[4];
-        for (int s = 0; s < 4; s++) outs[s] = x = layers[s].Forward(x);
-        return outs;
-    }
+    public Tensor[] ForwardFeatures(Tensor x) => StagedBackbone.Features(this, x);
+
+    public Tensor Stem(Tensor x) => F.MaxPool2d(stem is not null ? stem.Forward(x) : bn1!.Forward(conv1!.Forward(x)).Relu(), 3, 2, 1);
+
+    /// <summary>The blocks of layer1 ... layer4 (each stage's first block downsamples).</summary>
+    public IReadOnlyList<(Module Unit, int Stage, bool Downsampler)> Units => units ??=
+        Enumerable.Range(0, 4).SelectMany(s => layers[s].NamedChildren().Select(c => (c.Module, s, false))).ToList();
+    List<(Module, int, bool)>? units;
+
+    public Tensor Output(int stage, Tensor x) => x;
 }

@@ -11,13 +11,53 @@ public interface IBackbone
 }
 
 /// <summary>
+/// A backbone cut into units, in order: its blocks and (ConvNeXt) the downsamplers between stages, each
+/// with the stage (0..3) it belongs to. TransLU's CDKS interacts between groups of units.
+/// </summary>
+public interface IStagedBackbone : IBackbone
+{
+    /// <summary>Everything before the first unit (ResNet: stem and max pooling; ConvNeXt: the patchify stem).</summary>
+    Tensor Stem(Tensor x);
+    IReadOnlyList<(Module Unit, int Stage, bool Downsampler)> Units { get; }
+    /// <summary>A stage's output from its last unit's result (ConvNeXt: the output norm; ResNet: the result itself).</summary>
+    Tensor Output(int stage, Tensor x);
+}
+
+public static class StagedBackbone
+{
+    /// <summary>The four stage outputs, unit by unit (what <see cref="IBackbone.ForwardFeatures"/> computes).</summary>
+    public static Tensor[] Features(IStagedBackbone b, Tensor x)
+    {
+        x = b.Stem(x);
+        var units = b.Units;
+        var outs = new Tensor[4];
+        for (int u = 0; u < units.Count; u++)
+        {
+            x = units[u].Unit.Forward(x);
+            if (u + 1 == units.Count || units[u + 1].Stage != units[u].Stage) outs[units[u].Stage] = b.Output(units[u].Stage, x);
+        }
+        return outs;
+    }
+}
+
+/// <summary>A segmentation network with a (hierarchical) decode head: training forward and prediction at the input size.</summary>
+public abstract class SegmentationModel : Module
+{
+    public abstract DecodeHead Head { get; }
+    /// <summary>Per-level logits of the decode head (at its resolution) and, when training with one, of the auxiliary head.</summary>
+    public abstract (Tensor[] Main, Tensor[]? Aux) ForwardTrain(Tensor x);
+    /// <summary>Per-level logits upsampled bilinearly to the input size (method.md §2.4).</summary>
+    public abstract Tensor[] Predict(Tensor x);
+}
+
+/// <summary>
 /// MMSegmentation's EncoderDecoder: <c>backbone</c>, <c>decode_head</c> (any head with the
 /// hierarchical classifier) and an optional <c>auxiliary_head</c> used only in training.
 /// </summary>
-public sealed class Segmentor : Module
+public sealed class Segmentor : SegmentationModel
 {
     public Module Backbone { get; }
-    public DecodeHead Head { get; }
+    public override DecodeHead Head { get; }
     public DecodeHead? Auxiliary { get; }
 
     public Segmentor(Module backbone, DecodeHead head, DecodeHead? auxiliary = null)
@@ -30,15 +70,13 @@ public sealed class Segmentor : Module
 
     Tensor[] Features(Tensor x) => ((IBackbone)Backbone).ForwardFeatures(x);
 
-    /// <summary>Per-level logits of the decode head (at its resolution) and, when training with one, of the auxiliary head.</summary>
-    public (Tensor[] Main, Tensor[]? Aux) ForwardTrain(Tensor x)
+    public override (Tensor[] Main, Tensor[]? Aux) ForwardTrain(Tensor x)
     {
         var f = Features(x);
         return (Head.Forward(f), Training && Auxiliary is not null ? Auxiliary.Forward(f) : null);
     }
 
-    /// <summary>Per-level logits upsampled bilinearly to the input size (method.md §2.4).</summary>
-    public Tensor[] Predict(Tensor x)
+    public override Tensor[] Predict(Tensor x)
     {
         var logits = Head.Forward(Features(x));
         return logits.Select(z => F.Interpolate(z, x.Size(2), x.Size(3))).ToArray();

@@ -18,7 +18,7 @@ public sealed class Checkpoint
 {
     public const string Format = "hierars-checkpoint-1";
 
-    public required Segmentor Model { get; init; }
+    public required SegmentationModel Model { get; init; }
     public required ModelSpec Spec { get; init; }
     public required ClassHierarchy Tree { get; init; }
     public required Normalization Normalization { get; init; }
@@ -27,7 +27,7 @@ public sealed class Checkpoint
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
     public StateDict? OptimizerState { get; init; }
 
-    public static void Save(string path, Segmentor model, ModelSpec spec, ClassHierarchy tree, Normalization norm, long iteration,
+    public static void Save(string path, SegmentationModel model, ModelSpec spec, ClassHierarchy tree, Normalization norm, long iteration,
         ExperimentConfig? config = null, Optimizer? optimizer = null, IReadOnlyDictionary<string, string>? extra = null)
     {
         var tensors = model.StateDict();
@@ -41,14 +41,7 @@ public sealed class Checkpoint
             ["format"] = Format,
             ["hierars.version"] = typeof(Checkpoint).Assembly.GetName().Version?.ToString() ?? "?",
             ["dotnet"] = Environment.Version.ToString(),
-            ["model"] = JsonSerializer.Serialize(new Dictionary<string, object?>
-            {
-                ["backbone"] = spec.Backbone, ["head"] = spec.Head, ["channels"] = spec.Channels, ["pool_scales"] = spec.PoolScales,
-                ["dropout"] = spec.Dropout, ["mode"] = ExperimentConfig.ModeName(spec.Mode), ["merge_relu"] = spec.MergeRelu,
-                ["aux_channels"] = spec.AuxChannels, ["aux_weight"] = spec.AuxWeight,
-                ["output_stride"] = spec.OutputStride, ["drop_path_rate"] = spec.DropPathRate,
-                ["dilations"] = spec.Dilations, ["c1_channels"] = spec.C1Channels,
-            }),
+            ["model"] = spec.ToJson(),
             ["hierarchy"] = HierarchyWriter.ToYaml(tree),
             ["bands"] = norm.Bands.ToString(CultureInfo.InvariantCulture),
             ["normalization"] = JsonSerializer.Serialize(new { mean = norm.Mean, std = norm.Std }),
@@ -74,28 +67,14 @@ public sealed class Checkpoint
         string Need(string key) => meta.TryGetValue(key, out var v) ? v
             : throw new InvalidDataException($"{path}: not a HieraRS checkpoint (no '{key}' in its metadata; `hierars checkpoint inspect` shows what it holds)");
         if (Need("format") != Format) throw new InvalidDataException($"{path}: checkpoint format '{meta["format"]}', this build reads '{Format}'");
-        var m = JsonDocument.Parse(Need("model")).RootElement;
-        var defaults = new ModelSpec();
-        // keys added after the first checkpoints of this format take their defaults when absent
-        JsonElement? Opt(string key) => m.TryGetProperty(key, out var v) ? v : null;
-        JsonElement Req(string key) => Opt(key) ?? throw new InvalidDataException($"{path}: the model description in its metadata has no '{key}'");
-        var spec = new ModelSpec
-        {
-            Backbone = Req("backbone").GetString()!, Head = Req("head").GetString()!,
-            Channels = Req("channels").GetInt32(),
-            PoolScales = Opt("pool_scales")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.PoolScales,
-            Dropout = Opt("dropout")?.GetSingle() ?? defaults.Dropout, MergeRelu = Opt("merge_relu")?.GetBoolean() ?? false,
-            Mode = ExperimentConfig.ParseModeName(Req("mode").GetString()!),
-            AuxChannels = Opt("aux_channels")?.GetInt32() ?? 0, AuxWeight = Opt("aux_weight")?.GetDouble() ?? defaults.AuxWeight,
-            OutputStride = Opt("output_stride")?.GetInt32() ?? defaults.OutputStride, DropPathRate = Opt("drop_path_rate")?.GetSingle() ?? 0,
-            Dilations = Opt("dilations")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.Dilations,
-            C1Channels = Opt("c1_channels")?.GetInt32() ?? defaults.C1Channels,
-        };
+        var spec = ModelSpec.FromJson(Need("model"), path);
         var tree = HierarchyLoader.Parse(Need("hierarchy"), $"{path} (hierarchy)");
         var n = JsonDocument.Parse(Need("normalization")).RootElement;
         var norm = new Normalization(n.GetProperty("mean").EnumerateArray().Select(e => e.GetSingle()).ToArray(),
             n.GetProperty("std").EnumerateArray().Select(e => e.GetSingle()).ToArray());
-        var model = spec.Build(tree, norm.Bands);
+        SegmentationModel model = meta.TryGetValue(TransferSpec.MetadataKey, out var transfer) && TransferSpec.IsTransLu(transfer)
+            ? TransferSpec.BuildTransLu(transfer, spec, tree, norm.Bands, path)
+            : spec.Build(tree, norm.Bands);
         var weights = new StateDict();
         StateDict? opt = null;
         foreach (var k in content.Tensors.Keys)

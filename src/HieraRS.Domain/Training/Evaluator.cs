@@ -14,7 +14,7 @@ namespace HieraRS.Domain.Training;
 /// </summary>
 public static class Evaluator
 {
-    public static HierarchicalMetrics Evaluate(Segmentor model, ISegmentationDataset data, Action<int, int>? progress = null, int workers = 2)
+    public static HierarchicalMetrics Evaluate(SegmentationModel model, ISegmentationDataset data, Action<int, int>? progress = null, int workers = 2)
     {
         var tree = data.Hierarchy;
         var metrics = new HierarchicalMetrics(tree);
@@ -36,7 +36,7 @@ public static class Evaluator
     }
 
     /// <summary>Per-level labels [N, H, W] for a normalised batch (JSPS, or upward mapping for flat heads).</summary>
-    public static IntTensor[] Decode(Segmentor model, ClassHierarchy tree, Tensor image)
+    public static IntTensor[] Decode(SegmentationModel model, ClassHierarchy tree, Tensor image)
     {
         using var _ = GradMode.NoGrad();
         var logits = model.Predict(image);

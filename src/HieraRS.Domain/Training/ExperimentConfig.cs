@@ -35,6 +35,37 @@ public sealed record ModelSpec
     /// <summary>Safetensors weights loaded where names and shapes match (e.g. an ImageNet backbone).</summary>
     public string? Pretrained { get; init; }
 
+    /// <summary>The spec as stored in checkpoint metadata.</summary>
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
+    {
+        ["backbone"] = Backbone, ["head"] = Head, ["channels"] = Channels, ["pool_scales"] = PoolScales,
+        ["dropout"] = Dropout, ["mode"] = ExperimentConfig.ModeName(Mode), ["merge_relu"] = MergeRelu,
+        ["aux_channels"] = AuxChannels, ["aux_weight"] = AuxWeight,
+        ["output_stride"] = OutputStride, ["drop_path_rate"] = DropPathRate,
+        ["dilations"] = Dilations, ["c1_channels"] = C1Channels,
+    });
+
+    /// <summary>A spec from checkpoint metadata; keys added after the first checkpoints take their defaults when absent.</summary>
+    public static ModelSpec FromJson(string json, string where)
+    {
+        var m = System.Text.Json.JsonDocument.Parse(json).RootElement;
+        var defaults = new ModelSpec();
+        System.Text.Json.JsonElement? Opt(string key) => m.TryGetProperty(key, out var v) ? v : null;
+        System.Text.Json.JsonElement Req(string key) => Opt(key) ?? throw new InvalidDataException($"{where}: the model description in its metadata has no '{key}'");
+        return new ModelSpec
+        {
+            Backbone = Req("backbone").GetString()!, Head = Req("head").GetString()!,
+            Channels = Req("channels").GetInt32(),
+            PoolScales = Opt("pool_scales")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.PoolScales,
+            Dropout = Opt("dropout")?.GetSingle() ?? defaults.Dropout, MergeRelu = Opt("merge_relu")?.GetBoolean() ?? false,
+            Mode = ExperimentConfig.ParseModeName(Req("mode").GetString()!),
+            AuxChannels = Opt("aux_channels")?.GetInt32() ?? 0, AuxWeight = Opt("aux_weight")?.GetDouble() ?? defaults.AuxWeight,
+            OutputStride = Opt("output_stride")?.GetInt32() ?? defaults.OutputStride, DropPathRate = Opt("drop_path_rate")?.GetSingle() ?? 0,
+            Dilations = Opt("dilations")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.Dilations,
+            C1Channels = Opt("c1_channels")?.GetInt32() ?? defaults.C1Channels,
+        };
+    }
+
     public Segmentor Build(ClassHierarchy tree, int bands)
     {
         Module backbone = Backbone switch
@@ -57,11 +88,7 @@ public sealed record ModelSpec
         var model = new Segmentor(backbone, head, aux);
         if (Pretrained is { } p)
         {
-            var weights = SafeTensors.Load(p).Tensors;
-            var own = model.StateDict();
-            var usable = weights.Where(kv => own.ContainsKey(kv.Key) && own[kv.Key].Shape.SequenceEqual(kv.Value.Shape)).ToDictionary(kv => kv.Key, kv => kv.Value);
-            if (usable.Count == 0) throw new InvalidDataException($"{p}: no tensor matches the model's names and shapes");
-            model.LoadStateDict(usable, strict: false);
+            if (model.LoadMatching(SafeTensors.Load(p).Tensors) == 0) throw new InvalidDataException($"{p}: no tensor matches the model's names and shapes");
         }
         return model;
     }
@@ -99,11 +126,11 @@ public sealed record OptimizerSpec
         return maxStageId - 1; // backbone output norms (norm0..3) count with the heads, as in MMSeg
     }
 
-    public Optimizer Build(Segmentor model)
+    public Optimizer Build(SegmentationModel model)
     {
         static bool NoDecay(string name, Tensor p) => p.Rank <= 1; // biases, norm weights, BHCCM scalars
         int layers = DecayLayers + 2;
-        var groups = model.NamedParameters()
+        var groups = model.TrainableParameters()
             .GroupBy(np =>
             {
                 double mult = LayerDecay < 1 ? Math.Pow(LayerDecay, layers - StageId(np.Name, layers) - 1) : 1.0;
@@ -169,6 +196,8 @@ public sealed record ExperimentConfig
     public OptimizerSpec Optimizer { get; init; } = new();
     public ScheduleSpec Schedule { get; init; } = new();
     public TrainSpec Run { get; init; } = new();
+    /// <summary>A transfer from a source checkpoint (<c>hierars transfer</c>); null for training from a model spec.</summary>
+    public TransferSpec? Transfer { get; init; }
     public string Text { get; init; } = "";
     public string Source { get; init; } = "";
 
@@ -179,7 +208,8 @@ public sealed record ExperimentConfig
     {
         var r = new YamlReader(source);
         var root = r.Root(text, "'data' and 'model'");
-        r.AllowedKeys(root, "name", "seed", "threads", "data", "model", "loss", "optimizer", "schedule", "train");
+        r.AllowedKeys(root, "name", "seed", "threads", "data", "model", "loss", "optimizer", "schedule", "train", "transfer");
+        var transfer = r.Node(root, "transfer") is { } trn ? TransferSpec.Parse(r, r.Mapping(trn, "'transfer'"), baseDir) : null;
         var data = r.Mapping(r.Node(root, "data") ?? throw r.Error(root, "missing 'data'"), "'data'");
         r.AllowedKeys(data, "train", "val", "augment", "batch_size", "workers");
         var train = DatasetSpec.Parse(r, r.Mapping(r.Node(data, "train") ?? throw r.Error(data, "missing 'train'"), "'data.train'"), baseDir);
@@ -190,6 +220,7 @@ public sealed record ExperimentConfig
         if (r.Node(root, "model") is { } mn)
         {
             var m = r.Mapping(mn, "'model'");
+            if (transfer is not null) r.AllowedKeys(m, "mode", "dropout"); // the architecture comes from the source checkpoint
             r.AllowedKeys(m, "backbone", "head", "channels", "pool_scales", "dropout", "mode", "merge_relu", "auxiliary", "pretrained",
                 "output_stride", "drop_path_rate", "dilations", "c1_channels");
             model = new ModelSpec
@@ -216,7 +247,7 @@ public sealed record ExperimentConfig
         }
 
         var loss = LossKind.Hsc;
-        double alpha = 2.0, gamma = 0;
+        double alpha = transfer is not null ? 1.0 : 2.0, gamma = 0; // method.md: 1.0 * L_HPC in the target loss
         double[]?[] classWeights = [];
         if (r.Node(root, "loss") is { } ln)
         {
@@ -230,9 +261,11 @@ public sealed record ExperimentConfig
                 "hce" => LossKind.Hce, "class_count_ce" => LossKind.ClassCountCe, "flat" => LossKind.Flat,
                 "tree_min" or "tree_min_focal" => LossKind.TreeMin, _ => LossKind.Hsc,
             };
-            alpha = loss == LossKind.TreeMin ? r.OptionalDouble(m, "weight", 1.0, 0, 1000) : r.OptionalDouble(m, "alpha", 2.0, 0, 1000);
+            alpha = loss == LossKind.TreeMin ? r.OptionalDouble(m, "weight", 1.0, 0, 1000) : r.OptionalDouble(m, "alpha", transfer is not null ? 1.0 : 2.0, 0, 1000);
             gamma = r.OptionalScalar(m, "type") == "tree_min_focal" ? r.OptionalDouble(m, "gamma", 2.0, 0, 100) : 0;
         }
+        if (transfer?.Method == "translu" && model.Mode == BhccmMode.Flat)
+            throw r.Error(root, "TransLU needs a hierarchical target head: set model.mode to a BHCCM mode (bidirectional_residual), or use method finetune for the flat baselines");
         if ((loss == LossKind.Flat) != (model.Mode == BhccmMode.Flat))
             throw r.Error(root, $"loss '{(loss == LossKind.Flat ? "flat" : "hierarchical")}' needs model mode {(loss == LossKind.Flat ? "flat" : "other than flat")}");
 
@@ -292,7 +325,7 @@ public sealed record ExperimentConfig
             Seed = (ulong)r.OptionalInt(root, "seed", 0, 0),
             Threads = r.Node(root, "threads") is not null ? r.OptionalInt(root, "threads", 1, 1, 1024) : null,
             Train = train, Val = val, Augment = aug, Model = model, Loss = loss, Alpha = alpha, Gamma = gamma, ClassWeights = classWeights,
-            Optimizer = opt, Schedule = sched, Run = run, Text = text, Source = source,
+            Optimizer = opt, Schedule = sched, Run = run, Transfer = transfer, Text = text, Source = source,
         };
     }
 

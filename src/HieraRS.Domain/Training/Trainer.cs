@@ -51,8 +51,13 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         var cfgPath = Path.Combine(WorkDir, "config.yaml");
         AtomicFile.WriteAllText(cfgPath, Config.Text);
 
+        // a transfer takes its architecture and starting weights from the source checkpoint
+        var source = Config.Transfer is { } tr ? Checkpoint.Load(tr.Source) : null;
+        var spec = source is null ? Config.Model : TransferSpec.TargetSpec(source, Config.Model);
+        if (source is not null && (!source.Normalization.Mean.SequenceEqual(train.Normalization.Mean) || !source.Normalization.Std.SequenceEqual(train.Normalization.Std)))
+            observer?.Message($"note: the target data's normalisation differs from the source checkpoint's; the source branch sees the target's");
         Engine.ManualSeed(Config.Seed);
-        var model = Config.Model.Build(tree, train.Bands);
+        var model = source is null ? spec.Build(tree, train.Bands) : Config.Transfer!.Build(source, spec, tree, train.Bands, observer is null ? null : observer.Message);
         var optimizer = Config.Optimizer.Build(model);
         var schedule = Config.Schedule.Build(Config.Run.Iterations);
         if (Config.ClassWeights.Length > 0 && Config.ClassWeights.Length != tree.Depth)
@@ -80,7 +85,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         else if (resume) observer?.Message($"nothing to resume in {WorkDir}: starting from iteration 0");
         if (start == 0) File.Delete(LogPath);
         observer?.Message($"{Config.Name}: {train.Name} ({train.Count} tiles, {train.Bands} bands) -> {tree} {ExperimentConfig.ModeName(Config.Model.Mode)}; " +
-            $"{Config.Model.Backbone} + {Config.Model.Head} ({model.ParameterCount():N0} parameters); batch {Config.Run.BatchSize}; {Engine.Threads} threads");
+            $"{spec.Backbone} + {spec.Head} ({model.TrainableParameters().Sum(p => (long)p.Parameter.Numel):N0} trainable parameters); batch {Config.Run.BatchSize}; {Engine.Threads} threads");
 
         string bestMetric = Config.Run.BestMetric.Length > 0 ? Config.Run.BestMetric : $"L{tree.Depth}.miou";
         HierarchicalMetrics? last = null;
@@ -96,7 +101,9 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             optimizer.SetLr(lr);
             optimizer.ZeroGrad();
             var (main, aux) = model.ForwardTrain(batch.Image);
-            var (l, terms) = loss.Compute(main, batch.Labels);
+            // TransLU: coarse levels learn from the frozen source's pseudo-labels (method.md §5)
+            var labels = model is TransLuModel translu ? translu.TrainingLabels(batch.Labels, batch.Samples.Select(s => (byte[]?)s.Valid).ToArray()) : batch.Labels;
+            var (l, terms) = loss.Compute(main, labels);
             if (aux is not null)
             {
                 var (la, _) = auxLoss.Compute(aux, batch.Labels);
@@ -126,21 +133,24 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
                 if (score > best)
                 {
                     best = score;
-                    Save(BestPath, model, tree, train.Normalization, done, null, best);
+                    Save(BestPath, model, spec, source, tree, train.Normalization, done, null, best);
                     observer?.Message($"best {bestMetric} {score:P2} at iteration {done}: {BestPath}");
                 }
             }
             if (done % Config.Run.CheckpointInterval == 0 || done == Config.Run.Iterations)
-                Save(LatestPath, model, tree, train.Normalization, done, optimizer, best);
+                Save(LatestPath, model, spec, source, tree, train.Normalization, done, optimizer, best);
             if (done == stopAfter) break;
         }
         double spi = trained > 0 ? clock.Elapsed.TotalSeconds / trained : 0;
         return new TrainResult(WorkDir, LatestPath, File.Exists(BestPath) ? BestPath : null, last, spi);
     }
 
-    void Save(string path, Segmentor model, ClassHierarchy tree, Normalization norm, long iteration, Optimizer? optimizer, double best) =>
-        Checkpoint.Save(path, model, Config.Model, tree, norm, iteration, Config, optimizer,
-            new Dictionary<string, string> { ["best"] = best.ToString("R", CultureInfo.InvariantCulture) });
+    void Save(string path, SegmentationModel model, ModelSpec spec, Checkpoint? source, ClassHierarchy tree, Normalization norm, long iteration, Optimizer? optimizer, double best)
+    {
+        var extra = new Dictionary<string, string> { ["best"] = best.ToString("R", CultureInfo.InvariantCulture) };
+        if (source is not null) extra[TransferSpec.MetadataKey] = Config.Transfer!.Describe(source);
+        Checkpoint.Save(path, model, spec, tree, norm, iteration, Config, optimizer, extra);
+    }
 
     /// <summary>"L{k}.{miou|macc|mf1|oa|kappa}", "consistency" or "path_accuracy".</summary>
     public static double Metric(HierarchicalMetrics m, string name)
