@@ -53,15 +53,16 @@ static class TrainCommands
         var config = new Option<string>("--config") { Description = transfer ? "experiment YAML with a 'transfer' section" : "experiment YAML", Required = true };
         var workDir = new Option<string?>("--work-dir") { Description = "output folder (default: work_dirs/<name>)" };
         var resume = new Option<bool>("--resume") { Description = "continue from <work-dir>/latest.safetensors" };
+        var stopAfter = new Option<long?>("--stop-after") { Description = "end this session after that iteration (schedule unchanged; --resume continues it exactly)" };
         var cmd = new Command(name, description);
-        foreach (var o in new Option[] { config, workDir, resume }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { config, workDir, resume, stopAfter }) cmd.Options.Add(o);
         cmd.SetAction(pr => Guard.Run(() =>
         {
             var cfg = ExperimentConfig.Load(pr.GetValue(config)!);
             if (transfer && cfg.Transfer is null)
                 throw new ArgumentException($"{pr.GetValue(config)}: no 'transfer' section (source checkpoint and method); use `hierars train` for ordinary training");
             var dir = pr.GetValue(workDir) ?? Path.Combine("work_dirs", cfg.Name);
-            var r = new Trainer(cfg, dir).Run(pr.GetValue(resume), new ConsoleObserver());
+            var r = new Trainer(cfg, dir).Run(pr.GetValue(resume), new ConsoleObserver(), pr.GetValue(stopAfter));
             if (r.LastEval is { } m) Console.Write(MetricsReport.ToConsole(m));
             Console.WriteLine($"checkpoints: {r.Latest}{(r.Best is null ? "" : $", {r.Best}")}; log: {Path.Combine(r.WorkDir, "log.jsonl")}");
             return 0;
