@@ -1,3 +1,4 @@
+using HieraRS.Domain.Models;
 using HieraRS.Domain.Config;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Training;
@@ -131,6 +132,10 @@ public class TrainingTests
         }
         var paper = ExperimentConfig.Load(Path.Combine(dir!, "paper", "mm5b-gf2-convnext-b-upernet-bhccm.yaml"));
         Assert.Equal(("convnext_base", 512, 0.9, 80000L), (paper.Model.Backbone, paper.Model.Channels, paper.Optimizer.LayerDecay, paper.Run.Iterations));
+        var translu = ExperimentConfig.Load(Path.Combine(dir!, "transfer", "gid-crop-translu-cdsa-only.yaml"));
+        Assert.Equal(("translu", false, true, 1.0), (translu.Transfer!.Method, translu.Transfer.Cdks, translu.Transfer.Cdsa, translu.Alpha));
+        var baseline = ExperimentConfig.Load(Path.Combine(dir!, "transfer", "gid-crop-finetune-backbone.yaml"));
+        Assert.Equal(("finetune", "backbone", BhccmMode.Flat), (baseline.Transfer!.Method, baseline.Transfer.Init, baseline.Model.Mode));
     }
 
     [Fact]
