@@ -184,7 +184,7 @@ public class TransferTrainingTests(TransferFixture f) : IClassFixture<TransferFi
         // the frozen branch: every weight and running statistic of the source, unchanged
         foreach (var (k, v) in source.Model.StateDict())
             Assert.Equal(v.ToArray(), sd["source." + k].ToArray());
-        // the target branch started from the source and moved; the gates left zero
+        // the target branch started from the source and moved; the injector gates left zero
         Assert.NotEqual(source.Model.StateDict()["backbone.layer1.0.conv1.weight"].ToArray(), sd["backbone.layer1.0.conv1.weight"].ToArray());
         Assert.Contains(sd["cdks.injectors.0.gamma"].ToArray(), v => v != 0);
         Assert.Equal(1, model.Alignment.Tables[1].Count(t => t == 1)); // mm5b cropland -> crop10m cropland, alone

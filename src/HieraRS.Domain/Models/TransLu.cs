@@ -139,23 +139,17 @@ public sealed class Cdks : Module
 {
     public ModuleList Injectors { get; }
     public ModuleList Fusions { get; }
-    /// <summary>Unit indices of each interaction stage.</summary>
-    public IReadOnlyList<int[]> Slices { get; }
 
-    public Cdks(IStagedBackbone target, IStagedBackbone source, InjectorOptions o)
+    /// <param name="slices">unit indices of each interaction stage (<see cref="InteractionStages"/>): an injector after each</param>
+    public Cdks(IStagedBackbone target, IStagedBackbone source, IReadOnlyList<int[]> slices, InjectorOptions o)
     {
-        Slices = InteractionStages(target.Units);
-        var width = StageWidths(target);
-        var sourceWidth = StageWidths(source);
-        Injectors = Register("injectors", new ModuleList(Slices.Select(s =>
+        Injectors = Register("injectors", new ModuleList(slices.Select(s =>
         {
             int stage = target.Units[s[^1]].Stage;
-            return (Module)new Injector(width[stage], sourceWidth[stage], o);
+            return (Module)new Injector(target.OutChannels[stage], source.OutChannels[stage], o);
         })));
         Fusions = Register("fusions", new ModuleList(target.OutChannels.Select(c => (Module)new BranchFusion(c))));
     }
-
-    static int[] StageWidths(IStagedBackbone b) => b.OutChannels;
 
     /// <summary>
     /// Interaction stages: the blocks of each backbone stage in ceil(blocks / 3) consecutive groups of
@@ -313,7 +307,7 @@ public sealed class TransLuModel : SegmentationModel
         source.Freeze();
         var t = (IStagedBackbone)backbone;
         slices = Cdks.InteractionStages(t.Units);
-        if (options.Cdks) cdks = Register("cdks", new Cdks(t, (IStagedBackbone)source.Backbone, options.Injector));
+        if (options.Cdks) cdks = Register("cdks", new Cdks(t, (IStagedBackbone)source.Backbone, slices, options.Injector));
     }
 
     /// <summary>Both branches; the target's per-level logits at the head's resolution, its auxiliary logits, and the source's.</summary>

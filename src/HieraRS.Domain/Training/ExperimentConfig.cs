@@ -261,7 +261,7 @@ public sealed record ExperimentConfig
                 "hce" => LossKind.Hce, "class_count_ce" => LossKind.ClassCountCe, "flat" => LossKind.Flat,
                 "tree_min" or "tree_min_focal" => LossKind.TreeMin, _ => LossKind.Hsc,
             };
-            alpha = loss == LossKind.TreeMin ? r.OptionalDouble(m, "weight", 1.0, 0, 1000) : r.OptionalDouble(m, "alpha", transfer is not null ? 1.0 : 2.0, 0, 1000);
+            alpha = loss == LossKind.TreeMin ? r.OptionalDouble(m, "weight", 1.0, 0, 1000) : r.OptionalDouble(m, "alpha", alpha, 0, 1000);
             gamma = r.OptionalScalar(m, "type") == "tree_min_focal" ? r.OptionalDouble(m, "gamma", 2.0, 0, 100) : 0;
         }
         if (transfer?.Method == "translu" && model.Mode == BhccmMode.Flat)

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using HieraRS.Domain.Config;
 using HieraRS.Domain.Hierarchies;
@@ -39,7 +38,7 @@ public sealed record TransferSpec
         {
             Source = Path.GetFullPath(Path.Combine(baseDir, r.OptionalScalar(m, "source") ?? throw r.Error(m, "'transfer' needs 'source' (the source checkpoint)"))),
             Method = method,
-            Init = r.Choice(m, "init", method == "finetune" ? "backbone_head" : "backbone_head", Inits),
+            Init = r.Choice(m, "init", "backbone_head", Inits),
             Cdks = r.OptionalBool(m, "cdks", true),
             Cdsa = r.OptionalBool(m, "cdsa", true),
         };
@@ -127,8 +126,4 @@ public sealed record TransferSpec
         };
         return new TransLuModel(sourceSpec.Build(sourceTree, bands), sourceTree, target.Build(tree, bands), tree, options);
     }
-
-    public override string ToString() => Method == "finetune"
-        ? $"fine-tuning ({Init}) from {Source}"
-        : string.Create(CultureInfo.InvariantCulture, $"TransLU (CDKS {Cdks}, CDSA {Cdsa}) from {Source}");
 }
