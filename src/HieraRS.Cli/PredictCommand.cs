@@ -63,12 +63,9 @@ static class PredictCommand
                 Console.WriteLine($"coloured levels (open in a GIS): {ScenePredictor.ColourVrtPath(outPath)}" + (opts.Probabilities is { } pf ? $"; probabilities: {pf}" : ""));
                 if ((long)r.Width * r.Height <= 64L << 20)
                 {
-                    using var map = Raster.Open(outPath);
-                    var lv = opts.Levels ?? Enumerable.Range(0, ck.Tree.Depth).ToArray();
-                    var data = lv.Select((_, k) => { var d = new byte[r.Width * r.Height]; map.Read(0, 0, r.Width, r.Height, [k + 1], d); return d; }).ToArray();
-                    var full = Enumerable.Range(0, ck.Tree.Depth).Select(l => Array.IndexOf(lv, l) is var k && k >= 0 ? data[k] : new byte[r.Width * r.Height]).ToArray();
-                    var pngs = ClassMaps.WriteQuickLooks(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath), ck.Tree, full, r.Width, r.Height,
-                        Path.GetFileNameWithoutExtension(outPath)).Where((_, l) => lv.Contains(l));
+                    string stem = Path.GetFileNameWithoutExtension(outPath);
+                    var pngs = ClassMaps.WriteQuickLooks(outPath, ck.Tree, opts.Levels ?? Enumerable.Range(0, ck.Tree.Depth).ToArray(),
+                        Path.GetDirectoryName(Path.GetFullPath(outPath))!, stem, stem);
                     Console.WriteLine($"quick-looks: {string.Join(", ", pngs.Select(Path.GetFileName))}");
                 }
             }

@@ -6,56 +6,15 @@ using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Inference;
 
-/// <summary>Per-level class maps as a georeferenced GeoTIFF (one byte band per level, colour tables, descriptions) and PNG quick-looks.</summary>
+/// <summary>Per-level class maps: the colour VRT beside a predicted map, reading a map back, and PNG quick-looks.</summary>
 public static class ClassMaps
 {
     /// <summary>No class (nodata) in written maps.</summary>
     public const byte NoData = 255;
 
     /// <summary>
-    /// One GeoTIFF with a band per level (descriptions name the levels; what <c>hierars score</c>
-    /// reads). TIFF keeps colour tables only in single-band files, so see <see cref="WriteLevelGeoTiffs"/> for coloured maps.
-    /// </summary>
-    public static void WriteGeoTiff(string path, ClassHierarchy tree, byte[][] levels, int width, int height,
-        double[]? geoTransform, string projection, GeoTiffOptions? options = null)
-    {
-        using var w = RasterWriter.Create(path, width, height, levels.Length, RasterType.Byte, options);
-        if (geoTransform is not null) w.SetGeoTransform(geoTransform);
-        w.SetProjection(projection);
-        w.SetNoData(NoData);
-        for (int l = 0; l < levels.Length; l++)
-        {
-            w.SetDescription(l + 1, $"level {l + 1}: {tree.Levels[l].Name} ({tree.Name})");
-            w.Write(0, 0, width, height, [l + 1], levels[l]);
-        }
-        w.Commit();
-    }
-
-    /// <summary>A single-band GeoTIFF per level, <c>{stem}_L{k}.tif</c>, with the level's colour table: a GIS shows it in the tree's colours.</summary>
-    public static IReadOnlyList<string> WriteLevelGeoTiffs(string dir, string stem, ClassHierarchy tree, byte[][] levels, int width, int height,
-        double[]? geoTransform, string projection, GeoTiffOptions? options = null)
-    {
-        var paths = new List<string>();
-        for (int l = 0; l < levels.Length; l++)
-        {
-            string p = Path.Combine(dir, $"{stem}_L{l + 1}.tif");
-            using var w = RasterWriter.Create(p, width, height, 1, RasterType.Byte, options);
-            if (geoTransform is not null) w.SetGeoTransform(geoTransform);
-            w.SetProjection(projection);
-            w.SetNoData(NoData);
-            var lv = tree.Levels[l];
-            w.SetDescription(1, $"level {l + 1}: {lv.Name} ({tree.Name})");
-            w.SetColorTable(1, lv.Classes.Select(c => (c.R, c.G, c.B)).ToList());
-            w.Write(0, 0, width, height, [1], levels[l]);
-            w.Commit();
-            paths.Add(p);
-        }
-        return paths;
-    }
-
-    /// <summary>
     /// A VRT over the first <paramref name="levels"/>.Length bands of <paramref name="tif"/> (one per level,
-    /// as <see cref="WriteGeoTiff"/> and <c>hierars predict</c> write them) that gives each band its level's
+    /// as <c>hierars predict</c> writes them) that gives each band its level's
     /// colour table and class names: TIFF keeps a colour table for single-band files only, a VRT for every
     /// band, so a GIS opens the VRT in the tree's colours without a copy of the data.
     /// </summary>
@@ -97,5 +56,37 @@ public static class ClassMaps
             paths.Add(p);
         }
         return paths;
+    }
+
+    /// <summary>
+    /// PNG quick-looks (<c>{stem}_L{k}.png</c>, with legends) of the level bands of a class map that
+    /// <c>hierars predict</c> wrote: band k holds level <paramref name="levels"/>[k]. Returns the paths.
+    /// </summary>
+    public static IReadOnlyList<string> WriteQuickLooks(string map, ClassHierarchy tree, IReadOnlyList<int> levels, string dir, string stem, string title)
+    {
+        using var r = Raster.Open(map);
+        var paths = new List<string>();
+        for (int k = 0; k < levels.Count; k++)
+        {
+            var band = ReadBand(r, k + 1);
+            string p = Path.Combine(dir, $"{stem}_L{levels[k] + 1}.png");
+            QuickLook.ClassMap(band, r.Width, r.Height, tree.Levels[levels[k]], $"{title} level {levels[k] + 1} ({tree.Levels[levels[k]].Name})").SavePng(p);
+            paths.Add(p);
+        }
+        return paths;
+    }
+
+    /// <summary>The first <paramref name="count"/> bands of a class map, whole (small maps: metrics of the demo scene).</summary>
+    public static byte[][] ReadLevels(string map, int count)
+    {
+        using var r = Raster.Open(map);
+        return Enumerable.Range(1, count).Select(b => ReadBand(r, b)).ToArray();
+    }
+
+    static byte[] ReadBand(Raster r, int band)
+    {
+        var d = new byte[(long)r.Width * r.Height];
+        r.Read(0, 0, r.Width, r.Height, [band], d);
+        return d;
     }
 }

@@ -1,0 +1,62 @@
+using HieraRS.Domain.Losses;
+using HieraRS.Tensors;
+
+namespace HieraRS.Domain.Inference;
+
+/// <summary>
+/// Decodes finished rows of a strip's accumulators into a part's bands (<see cref="OutputBands"/>): joint
+/// path selection (flat models: the finest level mapped upward), confidences, probabilities; 255 where
+/// the scene holds no data. A few rows at a time, so the decoding temporaries stay small beside the accumulators.
+/// </summary>
+sealed class PartDecoder(OutputBands bands)
+{
+    const int RowsAtOnce = 64;
+
+    /// <summary>The part of scene rows [y0, y1) of the current strip, band-sequential.</summary>
+    public byte[] Decode(LogitAccumulator acc, int y0, int y1)
+    {
+        var part = new byte[bands.Count * (y1 - y0) * acc.Width];
+        for (int f0 = y0; f0 < y1; f0 += RowsAtOnce)
+            DecodeRows(acc, part, y0, y1 - y0, f0, Math.Min(y1, f0 + RowsAtOnce));
+        return part;
+    }
+
+    void DecodeRows(LogitAccumulator acc, byte[] part, int partY0, int partH, int from, int to)
+    {
+        int rows = to - from, n = rows * acc.Width, plane = partH * acc.Width, at = (from - partY0) * acc.Width;
+        var logits = acc.Blended(from, rows);
+        var valid = acc.Weights(from, rows);
+        var tree = bands.Tree;
+        IntTensor[] labels;
+        Tensor? confidence = null;
+        if (bands.Flat) labels = Decoding.Upward(tree, logits[0]);
+        else (labels, confidence) = Decoding.Jsps(tree, logits);
+        if (bands.Flat && bands.Confidence)
+            using (GradMode.NoGrad()) confidence = logits[0].Softmax(1).Max(1).Values;
+        var conf = confidence?.Contiguous().ToArray();
+        int band = 0;
+        Span<byte> Band(int b) => part.AsSpan(b * plane + at, n);
+        foreach (var l in bands.Levels)
+        {
+            var data = Band(band++);
+            var lab = labels[l].Data;
+            for (int i = 0; i < n; i++) data[i] = valid[i] > 0 ? (byte)lab[i] : ClassMaps.NoData;
+        }
+        if (bands.Confidence)
+            for (int k = 0; k < bands.Levels.Length; k++)
+                Fill(Band(band++), valid, conf!);
+        foreach (var l in bands.ProbabilityLevels)
+        {
+            float[] p;
+            using (GradMode.NoGrad()) p = logits[bands.Flat ? 0 : l].Softmax(1).Contiguous().ToArray();
+            for (int c = 0; c < tree.Levels[l].Count; c++)
+                Fill(Band(band++), valid, p.AsSpan(c * n, n));
+        }
+    }
+
+    /// <summary>Probabilities 0-1 as bytes 0-254; 255 (nodata) where no window added weight.</summary>
+    static void Fill(Span<byte> dst, ReadOnlySpan<float> valid, ReadOnlySpan<float> p)
+    {
+        for (int i = 0; i < dst.Length; i++) dst[i] = valid[i] > 0 ? (byte)Math.Round(Math.Clamp(p[i], 0f, 1f) * 254f) : ClassMaps.NoData;
+    }
+}

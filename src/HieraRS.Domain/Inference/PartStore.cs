@@ -1,0 +1,82 @@
+using HieraRS.Geo;
+using HieraRS.Tensors;
+
+namespace HieraRS.Domain.Inference;
+
+/// <summary>
+/// The finished parts of a prediction, each its own small GeoTIFF (written whole or not at all) in a
+/// partial folder beside the output, so an interruption, kill -9 included, loses at most the part in
+/// progress. A signature of the scene, checkpoint and options is kept with them: a later run with the
+/// same one continues after the finished parts, any other starts again. Parts are written on a thread of
+/// their own, one at a time, while the next row is predicted.
+/// </summary>
+sealed class PartStore : IDisposable
+{
+    Task? writing;
+
+    public string Dir { get; }
+    /// <summary>Parts finished by earlier runs (parts 0 .. Finished-1).</summary>
+    public int Finished { get; }
+    /// <summary>There was a partial run with another signature, now discarded.</summary>
+    public bool DiscardedOther { get; }
+
+    PartStore(string dir, int finished, bool discarded) => (Dir, Finished, DiscardedOther) = (dir, finished, discarded);
+
+    /// <summary>Where the finished parts of an unfinished prediction of <paramref name="output"/> are kept.</summary>
+    public static string PartialDir(string output)
+    {
+        string full = Path.GetFullPath(output);
+        return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.partial");
+    }
+
+    /// <summary>Opens the partial folder of <paramref name="output"/>, discarding its parts unless they were made with <paramref name="signature"/> and resuming is asked.</summary>
+    public static PartStore Open(string output, string signature, bool resume)
+    {
+        string dir = PartialDir(output), signatureFile = Path.Combine(dir, "signature.txt");
+        bool other = false;
+        if (Directory.Exists(dir) && (!resume || !File.Exists(signatureFile) || File.ReadAllText(signatureFile) != signature))
+        {
+            other = resume && Directory.EnumerateFiles(dir, "rows_*.tif").Any();
+            Directory.Delete(dir, recursive: true);
+        }
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllText(signatureFile, signature);
+        int finished = 0;
+        while (File.Exists(PathIn(dir, finished))) finished++;
+        return new PartStore(dir, finished, other);
+    }
+
+    static string PathIn(string dir, int unit) => Path.Combine(dir, $"rows_{unit:D6}.tif");
+
+    /// <summary>Starts writing a part (band-sequential bytes) once the previous one is written.</summary>
+    public void Write(int unit, byte[] data, int width, int height, int bands)
+    {
+        Flush();
+        string path = PathIn(Dir, unit);
+        writing = Task.Run(() =>
+        {
+            using var writer = RasterWriter.Create(path, width, height, bands, RasterType.Byte);
+            writer.Write(0, 0, width, height, Enumerable.Range(1, bands).ToArray(), data);
+            writer.Commit();
+        });
+    }
+
+    /// <summary>Waits for the part being written, raising its error.</summary>
+    public void Flush() => writing?.GetAwaiter().GetResult();
+
+    /// <summary>Reads every band of a finished part into <paramref name="data"/>.</summary>
+    public void Read(int unit, int bands, Span<byte> data)
+    {
+        using var part = Raster.Open(PathIn(Dir, unit));
+        part.Read(0, 0, part.Width, part.Height, Enumerable.Range(1, bands).ToArray(), data);
+    }
+
+    /// <summary>Removes the folder once the output is complete.</summary>
+    public void Delete() => Directory.Delete(Dir, recursive: true);
+
+    /// <summary>Waits for a write in flight; its error, if any, was raised by <see cref="Flush"/> or is lost with the run's own.</summary>
+    public void Dispose()
+    {
+        try { writing?.Wait(); } catch (AggregateException) { }
+    }
+}
