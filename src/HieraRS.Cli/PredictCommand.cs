@@ -48,6 +48,8 @@ static class PredictCommand
             string outArg = pr.GetValue(output)!;
             bool many = scenes.Count > 1 || Directory.Exists(pr.GetValue(input)!);
             if (many && opts.Probabilities is not null) throw new ArgumentException("--probabilities names one file: predict one scene at a time with it");
+            // no output of any scene may overwrite the checkpoint or a file another scene of the run reads
+            opts = opts with { OtherInputs = [pr.GetValue(checkpoint)!, .. scenes.SelectMany(ReadFiles)] };
             var predictor = new ScenePredictor(ck, opts);
             foreach (var scene in scenes)
             {
@@ -72,6 +74,12 @@ static class PredictCommand
             return 0;
         }));
         return cmd;
+    }
+
+    static string[] ReadFiles(string scene)
+    {
+        using var r = Raster.Open(scene);
+        return [scene, .. r.Files()];
     }
 
     static List<string> Inputs(string input)

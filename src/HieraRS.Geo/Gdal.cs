@@ -107,4 +107,20 @@ internal static unsafe partial class Gdal
     [LibraryImport(Lib)] public static partial short* GDALGetColorEntry(IntPtr table, int index);
     [LibraryImport(Lib)] public static partial int GDALSetRasterColorTable(IntPtr band, IntPtr table);
     [LibraryImport(Lib)] public static partial IntPtr GDALGetRasterColorTable(IntPtr band);
+    [LibraryImport(Lib)] public static partial IntPtr GDALGetFileList(IntPtr ds);
+    [LibraryImport(Lib)] public static partial void CSLDestroy(IntPtr list);
+    [LibraryImport(Lib)] public static partial int GDALGetRasterColorInterpretation(IntPtr band);
+    [LibraryImport(Lib)] public static partial int GDALSetRasterColorInterpretation(IntPtr band, int interpretation);
+    [LibraryImport(Lib)] public static partial IntPtr GDALGetRasterCategoryNames(IntPtr band);
+    [LibraryImport(Lib)] public static partial int GDALSetRasterCategoryNames(IntPtr band, IntPtr* names);
+    [LibraryImport(Lib)] public static partial int GDALGetDataCoverageStatus(IntPtr band, int x, int y, int w, int h, int maskFlagStop, double* dataPct);
+
+    /// <summary>The strings of a NULL-terminated char** GDAL returned (not freed).</summary>
+    public static string[] Strings(IntPtr list)
+    {
+        var r = new List<string>();
+        if (list == IntPtr.Zero) return [];
+        for (var p = (IntPtr*)list; *p != IntPtr.Zero; p++) r.Add(Marshal.PtrToStringUTF8(*p) ?? "");
+        return [.. r];
+    }
 }

@@ -114,6 +114,14 @@ public sealed unsafe class Raster : IDisposable
                 Path, $"reading window ({x}, {y}, {w} x {h})");
     }
 
+    /// <summary>The files GDAL reads for this raster (itself, and for a VRT its sources; sidecars such as .aux.xml).</summary>
+    public string[] Files()
+    {
+        var list = Gdal.GDALGetFileList(perThread.Value);
+        try { return Gdal.Strings(list); }
+        finally { Gdal.CSLDestroy(list); }
+    }
+
     /// <summary>The scale of a band's values (physical = value * scale + offset); 1 when none is set.</summary>
     public double Scale(int band)
     {

@@ -214,6 +214,74 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         Assert.False(Directory.Exists(ScenePredictor.PartialDir(Path.Combine(f.Dir, "x.tif"))));
     }
 
+    /// <summary>A copy of the fixture's scene in a folder of its own, and its bytes.</summary>
+    (string Dir, string Scene, byte[] Bytes) SceneCopy(string name)
+    {
+        string dir = Path.Combine(f.Dir, name);
+        Directory.CreateDirectory(dir);
+        string scene = Path.Combine(dir, "scene.tif");
+        File.Copy(f.Scene, scene, overwrite: true);
+        return (dir, scene, File.ReadAllBytes(scene));
+    }
+
+    void AssertRefused(string input, string output, string expected, PredictOptions? o = null)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new ScenePredictor(f.Model, o ?? new PredictOptions { Window = 64 }).Predict(input, output));
+        Assert.Contains(expected, e.Message);
+        Assert.Contains("never overwrites an input", e.Message);
+        Assert.False(Directory.Exists(ScenePredictor.PartialDir(output))); // refused before any work
+    }
+
+    [Fact]
+    public void AnOutputNeverOverwritesTheScene()
+    {
+        var (dir, scene, bytes) = SceneCopy("guard-scene");
+        AssertRefused(scene, scene, $"--output {scene} is the input");
+        // another spelling of the same path
+        string odd = Path.Combine(dir, "..", "guard-scene", ".", "scene.tif");
+        AssertRefused(scene, odd, "is the input");
+        // a symlink to the scene, and a hard link
+        string link = Path.Combine(dir, "link.tif");
+        File.CreateSymbolicLink(link, scene);
+        AssertRefused(scene, link, "(the same file)");
+        AssertRefused(link, scene, "is the input");
+        string hard = Path.Combine(dir, "hard.tif");
+        using (var ln = System.Diagnostics.Process.Start("ln", [scene, hard])) ln.WaitForExit();
+        AssertRefused(scene, hard, "(the same file)");
+        // the probabilities file
+        AssertRefused(scene, Path.Combine(dir, "map.tif"), $"--probabilities {scene} is the input", new PredictOptions { Window = 64, Probabilities = scene });
+        Assert.Equal(bytes, File.ReadAllBytes(scene));
+    }
+
+    [Fact]
+    public void AnOutputNeverOverwritesWhatAVrtReadsTheCheckpointOrItsOwnVrt()
+    {
+        var (dir, scene, bytes) = SceneCopy("guard-vrt");
+        // a VRT over the scene: the scene is an input too, through GDAL's file list of the VRT
+        string vrt = Path.Combine(dir, "view.vrt");
+        using (var r = Raster.Open(scene))
+        {
+            var bands = Enumerable.Range(1, 4).Select(b => $"<VRTRasterBand dataType=\"UInt16\" band=\"{b}\"><SimpleSource><SourceFilename relativeToVRT=\"1\">scene.tif</SourceFilename><SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>");
+            File.WriteAllText(vrt, $"<VRTDataset rasterXSize=\"{r.Width}\" rasterYSize=\"{r.Height}\">{string.Concat(bands)}</VRTDataset>");
+        }
+        AssertRefused(vrt, scene, "is the input");
+        // the colour VRT beside the output would replace the input VRT
+        AssertRefused(vrt, Path.Combine(dir, "view.tif"), "the colour VRT beside --output");
+        // the checkpoint (given by the command as another input)
+        string ck = Path.Combine(dir, "model.safetensors");
+        File.WriteAllText(ck, "weights");
+        AssertRefused(scene, ck, "is the input", new PredictOptions { Window = 64, OtherInputs = [ck] });
+        Assert.Equal("weights", File.ReadAllText(ck));
+        Assert.Equal(bytes, File.ReadAllBytes(scene));
+        // an input inside the partial folder, which is deleted at the end
+        string partial = ScenePredictor.PartialDir(Path.Combine(dir, "p.tif"));
+        Directory.CreateDirectory(partial);
+        File.Copy(scene, Path.Combine(partial, "inside.tif"));
+        var e = Assert.Throws<ArgumentException>(() => new ScenePredictor(f.Model, new PredictOptions { Window = 64 }).Predict(Path.Combine(partial, "inside.tif"), Path.Combine(dir, "p.tif")));
+        Assert.Contains("deleted when done", e.Message);
+        Assert.True(File.Exists(Path.Combine(partial, "inside.tif")));
+    }
+
     [Fact]
     public void WindowsAndWeightsCoverEveryPixel()
     {

@@ -45,13 +45,16 @@ public static class ClassMaps
         AtomicFile.WriteAllText(vrt, root.ToString() + "\n");
     }
 
+    /// <summary>The quick-look of 0-based <paramref name="level"/> of a map named <paramref name="stem"/>.</summary>
+    public static string QuickLookPath(string dir, string stem, int level) => Path.Combine(dir, $"{stem}_L{level + 1}.png");
+
     /// <summary>One PNG per level with a legend; returns the paths.</summary>
     public static IReadOnlyList<string> WriteQuickLooks(string dir, string stem, ClassHierarchy tree, byte[][] levels, int width, int height, string title)
     {
         var paths = new List<string>();
         for (int l = 0; l < levels.Length; l++)
         {
-            string p = Path.Combine(dir, $"{stem}_L{l + 1}.png");
+            string p = QuickLookPath(dir, stem, l);
             QuickLook.ClassMap(levels[l], width, height, tree.Levels[l], $"{title} level {l + 1} ({tree.Levels[l].Name})").SavePng(p);
             paths.Add(p);
         }
@@ -69,7 +72,7 @@ public static class ClassMaps
         for (int k = 0; k < levels.Count; k++)
         {
             var band = ReadBand(r, k + 1);
-            string p = Path.Combine(dir, $"{stem}_L{levels[k] + 1}.png");
+            string p = QuickLookPath(dir, stem, levels[k]);
             QuickLook.ClassMap(band, r.Width, r.Height, tree.Levels[levels[k]], $"{title} level {levels[k] + 1} ({tree.Levels[levels[k]].Name})").SavePng(p);
             paths.Add(p);
         }

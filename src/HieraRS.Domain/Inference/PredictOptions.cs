@@ -25,6 +25,8 @@ public sealed record PredictOptions
     public long AccumulatorBudget { get; init; } = 192L << 20;
     /// <summary>Continue an interrupted prediction of the same scene, checkpoint and options where it stopped.</summary>
     public bool Resume { get; init; } = true;
+    /// <summary>Files the run reads besides the scene (the checkpoint, the other scenes of a batch): no output may be one of them.</summary>
+    public IReadOnlyList<string> OtherInputs { get; init; } = [];
     /// <summary>Stop after this many rows of windows, leaving the partial output to resume (an interruption on purpose, for tests).</summary>
     public int? StopAfterRows { get; init; }
 }

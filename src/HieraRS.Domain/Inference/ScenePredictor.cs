@@ -25,6 +25,7 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         Checkpoint.Model.Eval();
         using var src = Raster.Open(input);
         var bands = CheckScene(input, src);
+        OutputGuard.Check(src.Files().Append(input).Concat(Options.OtherInputs), Outputs(output, bands.Levels), [PartialDir(output)]);
         var plan = new StripPlan(src.Width, src.Height, Options, bands.Channels);
         using var store = PartStore.Open(output, Signature(input, plan, bands), Options.Resume);
         var run = new SceneRun(plan, bands, new WindowNetwork(Checkpoint.Model, Checkpoint.Bands, Options.Window, Options.Tta), store, Options);
@@ -46,6 +47,16 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         int win = Options.Window;
         if (win < 32 || win % 32 != 0) throw new ArgumentException($"window {win}: use a multiple of 32 (the backbone's output stride)");
         return OutputBands.For(ck.Tree, ck.Model.Head.Mode == BhccmMode.Flat, Options);
+    }
+
+    /// <summary>Every file a prediction of <paramref name="output"/> writes: the map, its colour VRT, the probabilities, the quick-looks of <paramref name="levels"/>.</summary>
+    public IReadOnlyList<OutputFile> Outputs(string output, IReadOnlyList<int> levels)
+    {
+        var files = new List<OutputFile> { new("--output", output), new($"the colour VRT beside --output", ColourVrtPath(output)) };
+        if (Options.Probabilities is { } p) files.Add(new("--probabilities", p));
+        string dir = Path.GetDirectoryName(Path.GetFullPath(output))!, stem = Path.GetFileNameWithoutExtension(output);
+        files.AddRange(levels.Select(l => new OutputFile("the quick-look", ClassMaps.QuickLookPath(dir, stem, l))));
+        return files;
     }
 
     /// <summary>Where the finished parts of an unfinished prediction of <paramref name="output"/> are kept.</summary>
