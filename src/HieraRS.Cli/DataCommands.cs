@@ -63,7 +63,7 @@ static class DataCommands
                   std: [{string.Join(", ", norm.Std)}]
 
                 """));
-            Console.WriteLine($"wrote {n} scenes to {dir} (image/, label/, quicklook/, dataset.yaml)");
+            Console.WriteLine($"wrote {Words.Count(n, "scene")} to {dir} (image/, label/, quicklook/, dataset.yaml)");
             return 0;
         }));
         return cmd;
@@ -93,7 +93,7 @@ static class DataCommands
                     return local;
                 },
                 local => { lock (gate) total.Add(local); });
-            Console.WriteLine($"{ds.Name}: {ds.Count} tiles, {total.Pixels:N0} valid pixels");
+            Console.WriteLine($"{ds.Name}: {Words.Count(ds.Count, "tile")}, {total.Pixels:N0} valid pixels");
             var (mean, std) = (total.Mean, total.Std);
             for (int b = 0; b < ds.Bands; b++) Console.WriteLine($"band {b + 1}: mean {mean[b]:G6}  std {std[b]:G6}");
             for (int l = 0; l < ds.Hierarchy.Depth; l++)

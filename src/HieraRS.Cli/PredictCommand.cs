@@ -11,69 +11,97 @@ static class PredictCommand
 {
     static readonly string[] RasterExtensions = [".tif", ".tiff", ".img", ".vrt", ".jp2", ".png", ".jpg"];
 
+    /// <summary>Maps up to this many pixels get PNG quick-looks.</summary>
+    const long QuickLookPixels = 64L << 20;
+
+    static readonly Option<string> CheckpointOpt = new("--checkpoint") { Description = "a HieraRS checkpoint", Required = true };
+    static readonly Option<string> InputOpt = new("--input") { Description = "a raster GDAL reads, a folder of them, or a text file listing them", Required = true };
+    static readonly Option<string> OutputOpt = new("--output") { Description = "output GeoTIFF (or folder when the input is several scenes)", Required = true };
+    static readonly Option<int> WindowOpt = new("--window") { Description = "window size in pixels (a multiple of 32)", DefaultValueFactory = _ => 512 };
+    static readonly Option<string> OverlapOpt = new("--overlap") { Description = "pixels shared by neighbouring windows, or a fraction of the window (0.25)", DefaultValueFactory = _ => "64" };
+    static readonly Option<int> BatchOpt = new("--batch") { Description = "windows per forward pass", DefaultValueFactory = _ => 1 };
+    static readonly Option<string> BlendOpt = new("--blend") { Description = "cosine | linear | none", DefaultValueFactory = _ => "cosine" };
+    static readonly Option<string> TtaOpt = new("--tta") { Description = "none | flip | d4", DefaultValueFactory = _ => "none" };
+    static readonly Option<string> LevelsOpt = new("--levels") { Description = "all, or 1-based levels such as 1,3", DefaultValueFactory = _ => "all" };
+    static readonly Option<bool> ConfidenceOpt = new("--confidence") { Description = "add a confidence band per level (0-254 = 0-1)" };
+    static readonly Option<string?> ProbabilitiesOpt = new("--probabilities") { Description = "also write per-class probabilities of every level to this GeoTIFF (0-254 = 0-1)" };
+    static readonly Option<int> AccumulatorOpt = new("--accumulator-mb") { Description = "memory for blending logits; wider scenes are cut into column strips that fit", DefaultValueFactory = _ => 192 };
+    static readonly Option<bool> CogOpt = new("--cog") { Description = "write a cloud-optimised GeoTIFF" };
+    static readonly Option<bool> RestartOpt = new("--restart") { Description = "ignore the partial output of an interrupted run instead of continuing it" };
+
     public static Command Build()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "a HieraRS checkpoint", Required = true };
-        var input = new Option<string>("--input") { Description = "a raster GDAL reads, a folder of them, or a text file listing them", Required = true };
-        var output = new Option<string>("--output") { Description = "output GeoTIFF (or folder when the input is several scenes)", Required = true };
-        var window = new Option<int>("--window") { Description = "window size in pixels (a multiple of 32)", DefaultValueFactory = _ => 512 };
-        var overlap = new Option<string>("--overlap") { Description = "pixels shared by neighbouring windows, or a fraction of the window (0.25)", DefaultValueFactory = _ => "64" };
-        var batch = new Option<int>("--batch") { Description = "windows per forward pass", DefaultValueFactory = _ => 1 };
-        var blend = new Option<string>("--blend") { Description = "cosine | linear | none", DefaultValueFactory = _ => "cosine" };
-        var tta = new Option<string>("--tta") { Description = "none | flip | d4", DefaultValueFactory = _ => "none" };
-        var levels = new Option<string>("--levels") { Description = "all, or 1-based levels such as 1,3", DefaultValueFactory = _ => "all" };
-        var confidence = new Option<bool>("--confidence") { Description = "add a confidence band per level (0-254 = 0-1)" };
-        var probabilities = new Option<string?>("--probabilities") { Description = "also write per-class probabilities of every level to this GeoTIFF (0-254 = 0-1)" };
-        var accumulators = new Option<int>("--accumulator-mb") { Description = "memory for blending logits; wider scenes are cut into column strips that fit", DefaultValueFactory = _ => 192 };
-        var cog = new Option<bool>("--cog") { Description = "write a cloud-optimised GeoTIFF" };
-        var restart = new Option<bool>("--restart") { Description = "ignore the partial output of an interrupted run instead of continuing it" };
         var cmd = new Command("predict", "per-level class maps of whole scenes: sliding windows blended before joint path selection, streamed in bounded memory; an interrupted run continues where it stopped");
-        foreach (var o in new Option[] { checkpoint, input, output, window, overlap, batch, blend, tta, levels, confidence, probabilities, accumulators, cog, restart }) cmd.Options.Add(o);
-        cmd.SetAction(pr => Guard.Run(() =>
-        {
-            var ck = Checkpoint.Load(pr.GetValue(checkpoint)!);
-            int win = pr.GetValue(window);
-            string ov = pr.GetValue(overlap)!;
-            int overlapPx = ov.Contains('.') ? (int)Math.Round(double.Parse(ov, CultureInfo.InvariantCulture) * win) : int.Parse(ov, CultureInfo.InvariantCulture);
-            var opts = new PredictOptions
-            {
-                Window = win, Overlap = overlapPx, Batch = Math.Max(1, pr.GetValue(batch)),
-                Blend = pr.GetValue(blend) switch { "linear" => BlendMode.Linear, "none" => BlendMode.None, "cosine" => BlendMode.Cosine,
-                    var b => throw new ArgumentException($"--blend {b}: cosine, linear or none") },
-                Tta = pr.GetValue(tta)!, Confidence = pr.GetValue(confidence), Probabilities = pr.GetValue(probabilities),
-                AccumulatorBudget = Math.Max(1, pr.GetValue(accumulators)) * (1L << 20), Cog = pr.GetValue(cog), Resume = !pr.GetValue(restart),
-                Levels = pr.GetValue(levels) is "all" ? null : pr.GetValue(levels)!.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture) - 1).ToArray(),
-            };
-            var scenes = Inputs(pr.GetValue(input)!);
-            string outArg = pr.GetValue(output)!;
-            bool many = scenes.Count > 1 || Directory.Exists(pr.GetValue(input)!);
-            if (many && opts.Probabilities is not null) throw new ArgumentException("--probabilities names one file: predict one scene at a time with it");
-            // no output of any scene may overwrite the checkpoint or a file another scene of the run reads
-            opts = opts with { OtherInputs = [pr.GetValue(checkpoint)!, .. scenes.SelectMany(ReadFiles)] };
-            var predictor = new ScenePredictor(ck, opts);
-            foreach (var scene in scenes)
-            {
-                string outPath = many ? Path.Combine(outArg, Path.GetFileNameWithoutExtension(scene) + ".tif") : outArg;
-                ConsoleProgress? bar = null;
-                long pixels = 0;
-                using (var probe = Raster.Open(scene)) pixels = (long)probe.Width * probe.Height;
-                // windows done, shown as the scene's pixels covered so far (Mpx/s and ETA)
-                var r = predictor.Predict(scene, outPath, (d, t) => (bar ??= new ConsoleProgress(Path.GetFileName(scene), pixels, "Mpx", 1e6)).Report(pixels * d / t));
-                string resumed = r.ResumedRows > 0 ? $"; continued an interrupted run after {r.ResumedRows} rows of windows" : "";
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{outPath}: {r.Width} x {r.Height}, {r.Windows} windows ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s{resumed}"));
-                Console.WriteLine($"coloured levels (open in a GIS): {ScenePredictor.ColourVrtPath(outPath)}" + (opts.Probabilities is { } pf ? $"; probabilities: {pf}" : ""));
-                if ((long)r.Width * r.Height <= 64L << 20)
-                {
-                    string stem = Path.GetFileNameWithoutExtension(outPath);
-                    var pngs = ClassMaps.WriteQuickLooks(outPath, ck.Tree, opts.Levels ?? Enumerable.Range(0, ck.Tree.Depth).ToArray(),
-                        Path.GetDirectoryName(Path.GetFullPath(outPath))!, stem, stem);
-                    Console.WriteLine($"quick-looks: {string.Join(", ", pngs.Select(Path.GetFileName))}");
-                }
-            }
-            return 0;
-        }));
+        foreach (var o in new Option[] { CheckpointOpt, InputOpt, OutputOpt, WindowOpt, OverlapOpt, BatchOpt, BlendOpt, TtaOpt, LevelsOpt, ConfidenceOpt, ProbabilitiesOpt, AccumulatorOpt, CogOpt, RestartOpt })
+            cmd.Options.Add(o);
+        cmd.SetAction(pr => Guard.Run(() => Run(pr)));
         return cmd;
+    }
+
+    static int Run(ParseResult pr)
+    {
+        var ck = Checkpoint.Load(pr.GetValue(CheckpointOpt)!);
+        string input = pr.GetValue(InputOpt)!, outArg = pr.GetValue(OutputOpt)!;
+        var scenes = Inputs(input);
+        bool many = scenes.Count > 1 || Directory.Exists(input);
+        var opts = Options(pr);
+        if (many && opts.Probabilities is not null) throw new ArgumentException("--probabilities names one file: predict one scene at a time with it");
+        // no output of any scene may overwrite the checkpoint or a file another scene of the run reads
+        var predictor = new ScenePredictor(ck, opts with { OtherInputs = [pr.GetValue(CheckpointOpt)!, .. scenes.SelectMany(ReadFiles)] });
+        foreach (var scene in scenes)
+            PredictScene(predictor, scene, many ? Path.Combine(outArg, Path.GetFileNameWithoutExtension(scene) + ".tif") : outArg);
+        return 0;
+    }
+
+    static PredictOptions Options(ParseResult pr)
+    {
+        int win = pr.GetValue(WindowOpt);
+        string ov = pr.GetValue(OverlapOpt)!;
+        int overlapPx = ov.Contains('.') ? (int)Math.Round(double.Parse(ov, CultureInfo.InvariantCulture) * win) : int.Parse(ov, CultureInfo.InvariantCulture);
+        return new PredictOptions
+        {
+            Window = win, Overlap = overlapPx, Batch = pr.GetValue(BatchOpt),
+            Blend = pr.GetValue(BlendOpt) switch { "linear" => BlendMode.Linear, "none" => BlendMode.None, "cosine" => BlendMode.Cosine,
+                var b => throw new ArgumentException($"--blend {b}: cosine, linear or none") },
+            Tta = pr.GetValue(TtaOpt)!, Confidence = pr.GetValue(ConfidenceOpt), Probabilities = pr.GetValue(ProbabilitiesOpt),
+            AccumulatorBudget = pr.GetValue(AccumulatorOpt) * (1L << 20), Cog = pr.GetValue(CogOpt), Resume = !pr.GetValue(RestartOpt),
+            Levels = pr.GetValue(LevelsOpt) is "all" ? null : pr.GetValue(LevelsOpt)!.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture) - 1).ToArray(),
+        }.Validate();
+    }
+
+    static void PredictScene(ScenePredictor predictor, string scene, string outPath)
+    {
+        long pixels;
+        using (var probe = Raster.Open(scene)) pixels = (long)probe.Width * probe.Height;
+        ConsoleProgress? bar = null;
+        // Ctrl-C ends the process at once; what is finished stays for the next run
+        ConsoleCancelEventHandler onCancel = (_, _) => Console.Error.WriteLine(
+            $"\ninterrupted: the finished parts are kept in {ScenePredictor.PartialDir(outPath)}; run the same command again to continue there (--restart starts over)");
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            // windows done, shown as the scene's pixels covered so far (Mpx/s and ETA)
+            var r = predictor.Predict(scene, outPath, (d, t) => (bar ??= new ConsoleProgress(Path.GetFileName(scene), pixels, "Mpx", 1e6)).Report(pixels * d / t),
+                notice: m => Console.Error.WriteLine(m));
+            Report(predictor.Options, r);
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+        if (pixels <= QuickLookPixels)
+        {
+            var tree = predictor.Checkpoint.Tree;
+            string stem = Path.GetFileNameWithoutExtension(outPath);
+            var pngs = ClassMaps.WriteQuickLooks(outPath, tree, predictor.Options.Levels ?? Enumerable.Range(0, tree.Depth).ToArray(),
+                Path.GetDirectoryName(Path.GetFullPath(outPath))!, stem, stem);
+            Console.WriteLine($"quick-looks: {string.Join(", ", pngs.Select(Path.GetFileName))}");
+        }
+    }
+
+    static void Report(PredictOptions opts, PredictResult r)
+    {
+        string resumed = r.ResumedRows > 0 ? $"; continued an interrupted run after {Words.Count(r.ResumedRows, "row")} of windows" : "";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{r.Output}: {r.Width} x {r.Height}, {Words.Count(r.Windows, "window")} ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s{resumed}"));
+        Console.WriteLine($"coloured levels (open in a GIS): {ScenePredictor.ColourVrtPath(r.Output)}" + (opts.Probabilities is { } pf ? $"; probabilities: {pf}" : ""));
     }
 
     static string[] ReadFiles(string scene)
@@ -91,4 +119,11 @@ static class PredictCommand
                 .Select(l => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(input))!, l))).ToList();
         return [input];
     }
+}
+
+/// <summary>Counted nouns in messages.</summary>
+static class Words
+{
+    /// <summary>"1 window", "2 windows".</summary>
+    public static string Count(long n, string noun) => n == 1 ? $"{n} {noun}" : $"{n} {noun}s";
 }

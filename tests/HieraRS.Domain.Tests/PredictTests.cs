@@ -80,7 +80,21 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         Assert.False(Directory.Exists(ScenePredictor.PartialDir(p)));
         // other options do not continue that partial output: they start again
         Assert.False(new ScenePredictor(f.Model, o with { StopAfterRows = 1 }).Predict(f.Scene, p).Complete);
-        Assert.Equal(0, new ScenePredictor(f.Model, o with { Blend = BlendMode.Linear }).Predict(f.Scene, p).ResumedRows);
+        var notices = new List<string>();
+        Assert.Equal(0, new ScenePredictor(f.Model, o with { Blend = BlendMode.Linear }).Predict(f.Scene, p, notice: notices.Add).ResumedRows);
+        Assert.Contains("discarded the partial output of an earlier run", Assert.Single(notices)); // said, not silent
+    }
+
+    [Theory]
+    [InlineData(0, "--batch 0")]
+    [InlineData(-2, "--batch -2")]
+    public void NonPositiveSizesAreRefused(int batch, string expected)
+    {
+        Assert.Contains(expected, Assert.Throws<ArgumentException>(() => new PredictOptions { Batch = batch }.Validate()).Message);
+        Assert.Contains("--accumulator-mb", Assert.Throws<ArgumentException>(() => new PredictOptions { AccumulatorBudget = batch }.Validate()).Message);
+        Assert.Contains("--overlap", Assert.Throws<ArgumentException>(() => new PredictOptions { Overlap = batch - 1 }.Validate()).Message);
+        var e = Assert.Throws<ArgumentException>(() => new ScenePredictor(f.Model, new PredictOptions { Window = 64, Overlap = 16, Batch = batch }).Predict(f.Scene, Path.Combine(f.Dir, "batch.tif")));
+        Assert.Contains(expected, e.Message);
     }
 
     [Fact]
@@ -226,7 +240,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
 
     void AssertRefused(string input, string output, string expected, PredictOptions? o = null)
     {
-        var e = Assert.Throws<ArgumentException>(() => new ScenePredictor(f.Model, o ?? new PredictOptions { Window = 64 }).Predict(input, output));
+        var e = Assert.Throws<ArgumentException>(() => new ScenePredictor(f.Model, o ?? new PredictOptions { Window = 64, Overlap = 16 }).Predict(input, output));
         Assert.Contains(expected, e.Message);
         Assert.Contains("never overwrites an input", e.Message);
         Assert.False(Directory.Exists(ScenePredictor.PartialDir(output))); // refused before any work
@@ -249,7 +263,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         using (var ln = System.Diagnostics.Process.Start("ln", [scene, hard])) ln.WaitForExit();
         AssertRefused(scene, hard, "(the same file)");
         // the probabilities file
-        AssertRefused(scene, Path.Combine(dir, "map.tif"), $"--probabilities {scene} is the input", new PredictOptions { Window = 64, Probabilities = scene });
+        AssertRefused(scene, Path.Combine(dir, "map.tif"), $"--probabilities {scene} is the input", new PredictOptions { Window = 64, Overlap = 16, Probabilities = scene });
         Assert.Equal(bytes, File.ReadAllBytes(scene));
     }
 
@@ -270,14 +284,14 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         // the checkpoint (given by the command as another input)
         string ck = Path.Combine(dir, "model.safetensors");
         File.WriteAllText(ck, "weights");
-        AssertRefused(scene, ck, "is the input", new PredictOptions { Window = 64, OtherInputs = [ck] });
+        AssertRefused(scene, ck, "is the input", new PredictOptions { Window = 64, Overlap = 16, OtherInputs = [ck] });
         Assert.Equal("weights", File.ReadAllText(ck));
         Assert.Equal(bytes, File.ReadAllBytes(scene));
         // an input inside the partial folder, which is deleted at the end
         string partial = ScenePredictor.PartialDir(Path.Combine(dir, "p.tif"));
         Directory.CreateDirectory(partial);
         File.Copy(scene, Path.Combine(partial, "inside.tif"));
-        var e = Assert.Throws<ArgumentException>(() => new ScenePredictor(f.Model, new PredictOptions { Window = 64 }).Predict(Path.Combine(partial, "inside.tif"), Path.Combine(dir, "p.tif")));
+        var e = Assert.Throws<ArgumentException>(() => new ScenePredictor(f.Model, new PredictOptions { Window = 64, Overlap = 16 }).Predict(Path.Combine(partial, "inside.tif"), Path.Combine(dir, "p.tif")));
         Assert.Contains("deleted when done", e.Message);
         Assert.True(File.Exists(Path.Combine(partial, "inside.tif")));
     }

@@ -29,6 +29,17 @@ public sealed record PredictOptions
     public IReadOnlyList<string> OtherInputs { get; init; } = [];
     /// <summary>Stop after this many rows of windows, leaving the partial output to resume (an interruption on purpose, for tests).</summary>
     public int? StopAfterRows { get; init; }
+
+    /// <summary>Refuses sizes that cannot work (named as the command's options); returns these options.</summary>
+    public PredictOptions Validate()
+    {
+        if (Window < 32 || Window % 32 != 0) throw new ArgumentException($"window {Window}: use a multiple of 32 (the backbone's output stride)");
+        if (Overlap < 0 || Overlap >= Window) throw new ArgumentException($"--overlap {Overlap}: at least 0 and less than the window ({Window})");
+        if (Batch < 1) throw new ArgumentException($"--batch {Batch}: at least 1 window per forward pass");
+        if (AccumulatorBudget < 1) throw new ArgumentException($"--accumulator-mb {AccumulatorBudget >> 20}: a positive size");
+        Inference.Tta.Views(Tta);
+        return this;
+    }
 }
 
 /// <summary>What a prediction did.</summary>

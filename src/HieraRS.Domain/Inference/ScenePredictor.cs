@@ -19,7 +19,9 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
     public Checkpoint Checkpoint { get; } = checkpoint;
     public PredictOptions Options { get; } = options;
 
-    public PredictResult Predict(string input, string output, Action<long, long>? progress = null)
+    /// <param name="progress">windows done and in all, as they are done.</param>
+    /// <param name="notice">what the user should know before the work starts (a discarded partial run).</param>
+    public PredictResult Predict(string input, string output, Action<long, long>? progress = null, Action<string>? notice = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Checkpoint.Model.Eval();
@@ -28,6 +30,8 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         OutputGuard.Check(src.Files().Append(input).Concat(Options.OtherInputs), Outputs(output, bands.Levels), [PartialDir(output)]);
         var plan = new StripPlan(src.Width, src.Height, Options, bands.Channels);
         using var store = PartStore.Open(output, Signature(input, plan, bands), Options.Resume);
+        if (store.DiscardedOther)
+            notice?.Invoke($"{output}: discarded the partial output of an earlier run with another scene, checkpoint or options (kept only for the same ones)");
         var run = new SceneRun(plan, bands, new WindowNetwork(Checkpoint.Model, Checkpoint.Bands, Options.Window, Options.Tta), store, Options);
         bool complete = run.Run(src, Checkpoint.Normalization, progress);
         if (complete)
@@ -44,8 +48,7 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         var ck = Checkpoint;
         if (src.BandCount != ck.Bands)
             throw new InvalidDataException($"{input}: {src.BandCount} bands, but the checkpoint was trained on {ck.Bands} ({string.Join(", ", ck.Normalization.Mean.Select((_, b) => $"band {b + 1}"))})");
-        int win = Options.Window;
-        if (win < 32 || win % 32 != 0) throw new ArgumentException($"window {win}: use a multiple of 32 (the backbone's output stride)");
+        Options.Validate();
         return OutputBands.For(ck.Tree, ck.Model.Head.Mode == BhccmMode.Flat, Options);
     }
 
