@@ -113,6 +113,7 @@ internal static unsafe partial class Gdal
     [LibraryImport(Lib)] public static partial int GDALSetRasterColorInterpretation(IntPtr band, int interpretation);
     [LibraryImport(Lib)] public static partial IntPtr GDALGetRasterCategoryNames(IntPtr band);
     [LibraryImport(Lib)] public static partial int GDALSetRasterCategoryNames(IntPtr band, IntPtr* names);
+    [LibraryImport(Lib)] public static partial IntPtr GDALGetColorInterpretationName(int interpretation);
     [LibraryImport(Lib)] public static partial int GDALGetDataCoverageStatus(IntPtr band, int x, int y, int w, int h, int maskFlagStop, double* dataPct);
 
     /// <summary>The strings of a NULL-terminated char** GDAL returned (not freed).</summary>

@@ -122,6 +122,25 @@ public sealed unsafe class Raster : IDisposable
         finally { Gdal.CSLDestroy(list); }
     }
 
+    /// <summary>GDAL's colour interpretation of a band by name: Gray, Undefined, Palette, Red, ...</summary>
+    public string ColorInterpretation(int band)
+    {
+        CheckBand(band);
+        return Marshal.PtrToStringUTF8(Gdal.GDALGetColorInterpretationName(Gdal.GDALGetRasterColorInterpretation(Gdal.GDALGetRasterBand(perThread.Value, band)))) ?? "";
+    }
+
+    /// <summary>Names of a band's values (GDAL category names), empty when it has none.</summary>
+    public string[] CategoryNames(int band)
+    {
+        CheckBand(band);
+        return Gdal.Strings(Gdal.GDALGetRasterCategoryNames(Gdal.GDALGetRasterBand(perThread.Value, band)));
+    }
+
+    void CheckBand(int band)
+    {
+        if (band < 1 || band > BandCount) throw new ArgumentOutOfRangeException(nameof(band), $"{Path}: band {band} outside 1..{BandCount}");
+    }
+
     /// <summary>The scale of a band's values (physical = value * scale + offset); 1 when none is set.</summary>
     public double Scale(int band)
     {

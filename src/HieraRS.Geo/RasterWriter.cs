@@ -11,6 +11,8 @@ public sealed record GeoTiffOptions
     public bool Cog { get; init; }
     /// <summary>GDAL's BIGTIFF option: IF_SAFER switches to BigTIFF when the file could pass 4 GB.</summary>
     public string BigTiff { get; init; } = "IF_SAFER";
+    /// <summary>GDAL's PHOTOMETRIC option; null lets GDAL choose (RGB for 3 or 4 byte bands). MINISBLACK for bands that are not colours.</summary>
+    public string? Photometric { get; init; }
 }
 
 /// <summary>
@@ -43,6 +45,7 @@ public sealed unsafe class RasterWriter : IDisposable
         var opts = Gdal.List([
             "TILED=YES", $"BLOCKXSIZE={options.TileSize}", $"BLOCKYSIZE={options.TileSize}",
             $"COMPRESS={options.Compress}", $"BIGTIFF={options.BigTiff}", bands > 1 ? "INTERLEAVE=PIXEL" : "INTERLEAVE=BAND",
+            .. options.Photometric is { } ph ? [$"PHOTOMETRIC={ph}"] : Array.Empty<string>(),
         ]);
         try
         {
@@ -97,6 +100,14 @@ public sealed unsafe class RasterWriter : IDisposable
         finally { Gdal.GDALDestroyColorTable(ct); }
     }
 
+    /// <summary>Names of a band's values (value i is <paramref name="names"/>[i]): a GIS shows them as the legend.</summary>
+    public void SetCategoryNames(int band, IReadOnlyList<string> names)
+    {
+        var list = Gdal.List(names);
+        try { Gdal.Check(Gdal.GDALSetRasterCategoryNames(Gdal.GDALGetRasterBand(ds, band), list) == 0, Path, $"setting the class names of band {band}"); }
+        finally { Gdal.FreeList(list); }
+    }
+
     public void Write(int x, int y, int w, int h, ReadOnlySpan<int> bands, ReadOnlySpan<float> data)
     {
         fixed (float* p = data) WriteRaw(x, y, w, h, bands, p, data.Length, RasterType.Float32);
@@ -145,6 +156,20 @@ public sealed unsafe class RasterWriter : IDisposable
         Gdal.CheckLastError(Path, "closing");
         if (options.Cog) File.Delete(tmp);
         File.Move(final, Path, overwrite: true);
+        MoveSidecar(options.Cog ? [final, tmp] : [tmp]);
+    }
+
+    /// <summary>
+    /// What a TIFF cannot hold (class names) GDAL keeps in a .aux.xml beside the file: it follows the file
+    /// to its name; an older one there, describing another file, is removed.
+    /// </summary>
+    void MoveSidecar(string[] written)
+    {
+        string target = Path + ".aux.xml";
+        var found = written.Select(w => w + ".aux.xml").Where(File.Exists).ToList();
+        if (found.Count == 0) { File.Delete(target); return; }
+        File.Move(found[0], target, overwrite: true);
+        foreach (var other in found.Skip(1)) File.Delete(other);
     }
 
     public void Dispose()
@@ -152,6 +177,6 @@ public sealed unsafe class RasterWriter : IDisposable
         if (ds == IntPtr.Zero) return;
         Gdal.GDALClose(ds);
         ds = IntPtr.Zero;
-        try { File.Delete(tmp); } catch (IOException) { }
+        try { File.Delete(tmp); File.Delete(tmp + ".aux.xml"); } catch (IOException) { }
     }
 }

@@ -175,6 +175,44 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
     }
 
     [Fact]
+    public void ClassMapBandsAreNotColoursAndColouredFilesNameTheirClasses()
+    {
+        var tree = f.Model.Tree;
+        string probs = Path.Combine(f.Dir, "tags_probs.tif");
+        foreach (bool cog in new[] { false, true })
+        {
+            string p = Predict(new PredictOptions { Window = 64, Overlap = 16, Cog = cog, Probabilities = probs }, $"tags{cog}.tif");
+            foreach (var file in new[] { p, probs })
+            {
+                using var r = Raster.Open(file);
+                // photometric MINISBLACK: band 1 grey, the others undefined (GDAL reads photometric RGB as Red, Green, Blue)
+                Assert.Equal("Gray", r.ColorInterpretation(1));
+                Assert.All(Enumerable.Range(2, r.BandCount - 1), b => Assert.Equal("Undefined", r.ColorInterpretation(b)));
+            }
+            using var v = Raster.Open(ScenePredictor.ColourVrtPath(p));
+            for (int l = 0; l < 3; l++)
+            {
+                Assert.Equal("Palette", v.ColorInterpretation(l + 1));
+                Assert.Equal(tree.Levels[l].Classes.Select(c => c.Name), v.CategoryNames(l + 1));
+            }
+        }
+        // one level, one band: the GeoTIFF itself carries the palette and the class names
+        string one = Predict(new PredictOptions { Window = 64, Overlap = 16, Levels = [1] }, "tags_one.tif");
+        using (var r = Raster.Open(one))
+        {
+            Assert.Equal("Palette", r.ColorInterpretation(1));
+            Assert.Equal(tree.Levels[1].Classes.Select(c => (c.R, c.G, c.B)), r.ColorTable(1)!.Take(tree.Levels[1].Count)); // a TIFF palette has 256 entries
+            Assert.Equal(tree.Levels[1].Classes.Select(c => c.Name), r.CategoryNames(1));
+        }
+        // the synthetic scene's labels (coloured by stored value): the stored values' class names
+        using var truth = Raster.Open(Path.Combine(f.Dir, "truth.tif"));
+        var names = truth.CategoryNames(1);
+        var enc = tree.Encoding;
+        foreach (var c in tree.Levels[2].Classes)
+            Assert.Equal(c.Name, names[enc.Values.Where(kv => kv.Value == c.Id).Min(kv => kv.Key)]);
+    }
+
+    [Fact]
     public void BlendedWindowsAgreeWithOneWholeImagePass()
     {
         // one window covering the scene (reflection-padded to 224) against 64-pixel windows, blended

@@ -198,6 +198,10 @@ public sealed class SyntheticScene
         var colours = new (byte, byte, byte)[256];
         foreach (var c in tree.Levels[finest].Classes) colours[stored[c.Id]] = (c.R, c.G, c.B);
         lab.SetColorTable(1, colours);
+        var classNames = new string[tree.Levels[finest].Classes.Max(c => stored[c.Id]) + 1];
+        Array.Fill(classNames, "");
+        foreach (var c in tree.Levels[finest].Classes) classNames[stored[c.Id]] = c.Name;
+        lab.SetCategoryNames(1, classNames);
         int[] bandList = Enumerable.Range(1, Bands).ToArray();
         for (int y = 0; y < Height; y += 512)
         {

@@ -12,6 +12,13 @@ public static class ClassMaps
     /// <summary>No class (nodata) in written maps.</summary>
     public const byte NoData = 255;
 
+    /// <summary>A single-band class map's colour table and class names (GDAL category names) from its level.</summary>
+    public static void SetClasses(RasterWriter w, int band, HierarchyLevel level)
+    {
+        w.SetColorTable(band, level.Classes.Select(c => (c.R, c.G, c.B)).ToList());
+        w.SetCategoryNames(band, level.Classes.Select(c => c.Name).ToList());
+    }
+
     /// <summary>
     /// A VRT over the first <paramref name="levels"/>.Length bands of <paramref name="tif"/> (one per level,
     /// as <c>hierars predict</c> writes them) that gives each band its level's

@@ -15,6 +15,7 @@ sealed class SceneAssembler(Raster src, OutputBands bands, PredictOptions option
         for (int k = 0; k < bands.Levels.Length; k++)
         {
             dst.SetDescription(k + 1, $"level {bands.Levels[k] + 1}: {tree.Levels[bands.Levels[k]].Name} ({tree.Name})");
+            if (bands.MapBands == 1) ClassMaps.SetClasses(dst, 1, tree.Levels[bands.Levels[k]]); // one band: a TIFF keeps its colour table
             if (!bands.Confidence) continue;
             dst.SetDescription(bands.Levels.Length + k + 1, $"confidence of level {bands.Levels[k] + 1} (0-254 = 0-1)");
             dst.SetScale(bands.Levels.Length + k + 1, 1.0 / 254);
@@ -31,7 +32,8 @@ sealed class SceneAssembler(Raster src, OutputBands bands, PredictOptions option
 
     RasterWriter Open(string path, int count)
     {
-        var w = RasterWriter.Create(path, src.Width, src.Height, count, RasterType.Byte, new GeoTiffOptions { Cog = options.Cog });
+        // class ids and probabilities are not colours: never RGB (GDAL's default for 3 or 4 byte bands); one band stays free to take a palette
+        var w = RasterWriter.Create(path, src.Width, src.Height, count, RasterType.Byte, new GeoTiffOptions { Cog = options.Cog, Photometric = count > 1 ? "MINISBLACK" : null });
         if (src.GeoTransform is { } gt) w.SetGeoTransform(gt);
         w.SetProjection(src.Projection);
         w.SetNoData(ClassMaps.NoData);
