@@ -122,6 +122,18 @@ public sealed unsafe class Raster : IDisposable
         finally { Gdal.CSLDestroy(list); }
     }
 
+    /// <summary>
+    /// Whether GDAL knows, without reading pixels, that a window of a band holds only empty blocks
+    /// (sparse blocks never written, read back as the nodata value); false when it holds data or GDAL cannot tell.
+    /// </summary>
+    public bool KnownEmpty(int band, int x, int y, int w, int h)
+    {
+        CheckBand(band);
+        const int Unimplemented = 0x01, Data = 0x02, Empty = 0x04; // gdal.h GDAL_DATA_COVERAGE_STATUS_*
+        int status = Gdal.GDALGetDataCoverageStatus(Gdal.GDALGetRasterBand(perThread.Value, band), x, y, w, h, 0, null);
+        return (status & Empty) != 0 && (status & (Data | Unimplemented)) == 0;
+    }
+
     /// <summary>GDAL's colour interpretation of a band by name: Gray, Undefined, Palette, Red, ...</summary>
     public string ColorInterpretation(int band)
     {

@@ -256,6 +256,40 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
     }
 
     [Fact]
+    public void EmptyAreasAreSkippedButNotASinglePixelOfData()
+    {
+        // nodata (0) everywhere but a 64 x 64 patch of the scene and one lone pixel in a block of its own
+        const int W = 700, H = 600;
+        var s = f.Truth.Render();
+        var img = new float[4 * W * H];
+        var isData = new bool[W * H];
+        void Set(int x, int y, int sx, int sy)
+        {
+            for (int b = 0; b < 4; b++) img[b * W * H + y * W + x] = Math.Max(1, s.Image[b * s.Pixels + sy * s.Width + sx]);
+            isData[y * W + x] = true;
+        }
+        for (int y = 0; y < 64; y++) for (int x = 0; x < 64; x++) Set(500 + x, 300 + y, 60 + x, 60 + y);
+        Set(20, 530, 100, 100);
+        string p = Path.Combine(f.Dir, "sparse.tif"), o = Path.Combine(f.Dir, "sparse_pred.tif");
+        using (var w = RasterWriter.Create(p, W, H, 4, RasterType.UInt16))
+        {
+            w.SetNoData(0);
+            w.Write(0, 0, W, H, [1, 2, 3, 4], img);
+            w.Commit();
+        }
+        var r = new ScenePredictor(f.Model, new PredictOptions { Window = 64, Overlap = 16 }).Predict(p, o);
+        // windows that touch a data pixel, counted on the grid independently
+        var xs = SlidingWindows.Starts(W, 64, 16);
+        var ys = SlidingWindows.Starts(H, 64, 16);
+        int touching = ys.Sum(y0 => xs.Count(x0 => Enumerable.Range(y0, 64).Any(y => Enumerable.Range(x0, 64).Any(x => isData[y * W + x]))));
+        Assert.Equal(touching, r.Windows);
+        Assert.Equal(xs.Length * ys.Length - touching, r.SkippedWindows);
+        var map = ReadBands(o);
+        for (int i = 0; i < W * H; i++)
+            Assert.True(isData[i] ? map[2][i] < ClassMaps.NoData : map[2][i] == ClassMaps.NoData, $"pixel {i % W}, {i / W}");
+    }
+
+    [Fact]
     public void BadScenesFailBeforeAnyWork()
     {
         string p = Path.Combine(f.Dir, "rgb.tif");

@@ -19,11 +19,14 @@ sealed class LogitAccumulator(int[] logitCounts, int window, int maxWidth)
     /// <summary>The scene row of accumulator row 0.</summary>
     public int RowBase { get; private set; }
 
+    /// <summary>Accumulator rows 0 .. used-1 may hold sums; the rows below are zero (empty areas of a scene move and clear nothing).</summary>
+    int used;
+
     public void StartStrip(int width)
     {
+        Clear(0, used); // in the last strip's layout: the rest is zero, in any layout
         Width = width;
-        Array.Clear(acc, 0, channels * window * width);
-        Array.Clear(wsum, 0, window * width);
+        used = 0;
         RowBase = 0;
     }
 
@@ -33,13 +36,24 @@ sealed class LogitAccumulator(int[] logitCounts, int window, int maxWidth)
         int rows = y0 - RowBase;
         RowBase = y0;
         if (rows <= 0) return;
-        int keep = window - rows, plane = window * Width;
+        int keep = Math.Max(used - rows, 0), plane = window * Width;
+        if (keep > 0)
+            for (int c = 0; c <= channels; c++)
+            {
+                var a = c < channels ? acc.AsSpan(c * plane, plane) : wsum.AsSpan(0, plane);
+                a.Slice(rows * Width, keep * Width).CopyTo(a);
+            }
+        Clear(keep, used);
+        used = keep;
+    }
+
+    /// <summary>Zeroes accumulator rows [from, to) of every channel (laid out for the current width).</summary>
+    void Clear(int from, int to)
+    {
+        if (to <= from) return;
+        int plane = window * Width;
         for (int c = 0; c <= channels; c++)
-        {
-            var a = c < channels ? acc.AsSpan(c * plane, plane) : wsum.AsSpan(0, plane);
-            if (keep > 0) a.Slice(rows * Width, keep * Width).CopyTo(a);
-            a.Slice(Math.Max(keep, 0) * Width).Clear();
-        }
+            (c < channels ? acc.AsSpan(c * plane, plane) : wsum.AsSpan(0, plane)).Slice(from * Width, (to - from) * Width).Clear();
     }
 
     /// <summary>
@@ -50,6 +64,7 @@ sealed class LogitAccumulator(int[] logitCounts, int window, int maxWidth)
     {
         int px = window * window, ch0 = 0, sw = Width, dx = at.Dx, q0 = Math.Max(0, -dx), q1 = Math.Min(at.Width, sw - dx);
         float[] wx = at.WeightsX, wy = at.WeightsY;
+        used = Math.Max(used, at.Height);
         for (int l = 0; l < logits.Length; l++)
         {
             int kl = logitCounts[l];

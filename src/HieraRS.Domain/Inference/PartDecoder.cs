@@ -24,8 +24,13 @@ sealed class PartDecoder(OutputBands bands)
     void DecodeRows(LogitAccumulator acc, byte[] part, int partY0, int partH, int from, int to)
     {
         int rows = to - from, n = rows * acc.Width, plane = partH * acc.Width, at = (from - partY0) * acc.Width;
-        var logits = acc.Blended(from, rows);
         var valid = acc.Weights(from, rows);
+        if (valid.IndexOfAnyExcept(0f) < 0) // no data in these rows: nodata in every band, nothing to decode
+        {
+            for (int b = 0; b < bands.Count; b++) part.AsSpan(b * plane + at, n).Fill(ClassMaps.NoData);
+            return;
+        }
+        var logits = acc.Blended(from, rows);
         var tree = bands.Tree;
         IntTensor[] labels;
         Tensor? confidence = null;

@@ -17,7 +17,8 @@ readonly record struct BatchRequest(int[] Cols, int Y0);
 /// <summary>
 /// Reads the windows of a run on a thread of its own, up to two batches ahead of the network: each
 /// window of every band reflection-padded beyond the scene to the window size, nodata pixels set to 0
-/// (the mean, once normalised), normalised with the checkpoint's statistics.
+/// (the mean, once normalised), normalised with the checkpoint's statistics. Windows that hold no data
+/// are skipped: by block (<see cref="EmptyBlocks"/>) before reading, or pixel by pixel once read.
 /// </summary>
 sealed class WindowReader : IDisposable
 {
@@ -26,6 +27,7 @@ sealed class WindowReader : IDisposable
     readonly Normalization norm;
     readonly double?[] noData;
     readonly int[] bandList;
+    readonly EmptyBlocks empty;
     readonly CancellationTokenSource stop = new();
     readonly BlockingCollection<WindowBatch> queue = new(boundedCapacity: 2);
     readonly Task reader;
@@ -34,6 +36,7 @@ sealed class WindowReader : IDisposable
     {
         (this.src, this.plan, this.norm, noData) = (src, plan, norm, src.NoData);
         bandList = Enumerable.Range(1, src.BandCount).ToArray();
+        empty = new EmptyBlocks(src);
         reader = Task.Run(() => Engine.Serial(() => { ReadAll(requests); return 0; }));
     }
 
@@ -64,7 +67,10 @@ sealed class WindowReader : IDisposable
         int skipped = 0;
         foreach (var ci in r.Cols)
         {
-            var (img, valid, anyValid) = Read(plan.Xs[ci], r.Y0);
+            // windows over empty blocks only are skipped before any pixel is read
+            int x0 = plan.Xs[ci];
+            if (empty.Empty(x0, r.Y0, Math.Min(plan.Window, src.Width - x0), Math.Min(plan.Window, src.Height - r.Y0))) { skipped++; continue; }
+            var (img, valid, anyValid) = Read(x0, r.Y0);
             if (!anyValid) { skipped++; continue; }
             norm.Apply(img, plan.Window * plan.Window, valid);
             windows.Add(new ReadWindow(ci, img, valid));
