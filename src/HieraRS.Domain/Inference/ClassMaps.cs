@@ -78,9 +78,11 @@ public static class ClassMaps
         var paths = new List<string>();
         for (int k = 0; k < levels.Count; k++)
         {
-            var band = ReadBand(r, k + 1);
+            int band = k + 1;
             string p = QuickLookPath(dir, stem, levels[k]);
-            QuickLook.ClassMap(band, r.Width, r.Height, tree.Levels[levels[k]], $"{title} level {levels[k] + 1} ({tree.Levels[levels[k]].Name})").SavePng(p);
+            // read a few rows at a time: the memory does not grow with the map
+            QuickLook.ClassMap((y, rows, into) => r.Read(0, y, r.Width, rows, [band], into), r.Width, r.Height, tree.Levels[levels[k]],
+                $"{title} level {levels[k] + 1} ({tree.Levels[levels[k]].Name})").SavePng(p);
             paths.Add(p);
         }
         return paths;

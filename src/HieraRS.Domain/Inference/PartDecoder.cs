@@ -8,14 +8,22 @@ namespace HieraRS.Domain.Inference;
 /// path selection (flat models: the finest level mapped upward), confidences, probabilities; 255 where
 /// the scene holds no data. A few rows at a time, so the decoding temporaries stay small beside the accumulators.
 /// </summary>
-sealed class PartDecoder(OutputBands bands)
+sealed class PartDecoder(OutputBands bands, int maxPartBytes)
 {
     const int RowsAtOnce = 64;
+    // two buffers taken in turn: one is written on the writer's thread while the next part is decoded
+    // into the other (a new array per part would pile up garbage between collections on large scenes)
+    readonly byte[][] buffers = [new byte[maxPartBytes], new byte[maxPartBytes]];
+    int next;
 
-    /// <summary>The part of scene rows [y0, y1) of the current strip, band-sequential.</summary>
+    /// <summary>
+    /// The part of scene rows [y0, y1) of the current strip, band-sequential, at the start of a buffer that
+    /// is reused two calls later (the part store has written it by then).
+    /// </summary>
     public byte[] Decode(LogitAccumulator acc, int y0, int y1)
     {
-        var part = new byte[bands.Count * (y1 - y0) * acc.Width];
+        var part = buffers[next];
+        next ^= 1;
         for (int f0 = y0; f0 < y1; f0 += RowsAtOnce)
             DecodeRows(acc, part, y0, y1 - y0, f0, Math.Min(y1, f0 + RowsAtOnce));
         return part;

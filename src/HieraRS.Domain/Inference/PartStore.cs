@@ -48,7 +48,7 @@ sealed class PartStore : IDisposable
 
     static string PathIn(string dir, int unit) => Path.Combine(dir, $"rows_{unit:D6}.tif");
 
-    /// <summary>Starts writing a part (band-sequential bytes) once the previous one is written.</summary>
+    /// <summary>Starts writing a part (band-sequential bytes at the start of <paramref name="data"/>) once the previous one is written.</summary>
     public void Write(int unit, byte[] data, int width, int height, int bands)
     {
         Flush();

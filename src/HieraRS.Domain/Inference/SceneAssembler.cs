@@ -58,11 +58,11 @@ sealed class SceneAssembler(Raster src, OutputBands bands, PredictOptions option
         int mapBands = dst.BandCount, all = mapBands + (prob?.BandCount ?? 0);
         var mapList = Enumerable.Range(1, mapBands).ToArray();
         var probList = Enumerable.Range(1, all - mapBands).ToArray();
+        var data = new byte[all * plan.MaxPartPixels]; // one buffer for every part
         for (int unit = 0; unit < plan.PartCount; unit++)
         {
             var (x, y, w, h) = plan.Part(unit);
             int n = w * h;
-            var data = new byte[all * n];
             store.Read(unit, all, data);
             dst.Write(x, y, w, h, mapList, data.AsSpan(0, mapBands * n));
             prob?.Write(x, y, w, h, probList, data.AsSpan(mapBands * n));

@@ -83,7 +83,7 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
 sealed class SceneRun(StripPlan plan, OutputBands bands, WindowNetwork network, PartStore store, PredictOptions options)
 {
     readonly LogitAccumulator acc = new(bands.LogitCounts, plan.Window, plan.StripWidth);
-    readonly PartDecoder decoder = new(bands);
+    readonly PartDecoder decoder = new(bands, bands.Count * plan.MaxPartPixels);
     long doneWindows;
 
     /// <summary>Windows predicted in this run.</summary>

@@ -44,6 +44,9 @@ sealed class StripPlan
 
     public int PartCount => Strips.Length * Ys.Length;
 
+    /// <summary>Pixels of the largest part.</summary>
+    public int MaxPartPixels => StripWidth * Enumerable.Range(0, Ys.Length).Max(r => RowEnd(r) - Ys[r]);
+
     /// <summary>The scene rectangle of part <paramref name="unit"/> (parts run down each strip, strip after strip).</summary>
     public (int X, int Y, int Width, int Height) Part(int unit)
     {

@@ -17,7 +17,6 @@ public static class QuickLook
     {
         var present = new bool[256];
         foreach (var v in classes) present[v] = true;
-        var legend = level.Classes.Where(c => present[c.Id]).ToList();
         var (map, mw, mh) = Shrink(width, height, maxSize);
         var body = new Canvas(mw, mh);
         for (int y = 0; y < mh; y++)
@@ -26,9 +25,41 @@ public static class QuickLook
                 byte v = classes[map(y) * width + Col(x, width, mw)];
                 body.Set(x, y, v < level.Count ? (level.Classes[v].R, level.Classes[v].G, level.Classes[v].B) : NoClass);
             }
-        var items = legend.Select(c => ((c.R, c.G, c.B), $"{c.Id} {c.Name}")).ToList();
+        return Framed(body, title, LegendItems(level, present));
+    }
+
+    /// <summary>
+    /// <see cref="ClassMap(ReadOnlySpan{byte}, int, int, HierarchyLevel, string, int)"/> of a map read a few rows
+    /// at a time (<paramref name="readRows"/>(y, rows, into)), so a map of any size is drawn in bounded memory.
+    /// </summary>
+    public static Canvas ClassMap(Action<int, int, byte[]> readRows, int width, int height, HierarchyLevel level, string title, int maxSize = 1024)
+    {
+        var present = new bool[256];
+        var (map, mw, mh) = Shrink(width, height, maxSize);
+        var body = new Canvas(mw, mh);
+        int chunk = Math.Max(1, (4 << 20) / width), y = 0; // sampled rows of the picture, in order
+        var rows = new byte[(long)chunk * width];
+        for (int y0 = 0; y0 < height; y0 += chunk)
+        {
+            int n = Math.Min(chunk, height - y0);
+            readRows(y0, n, rows);
+            foreach (var v in rows.AsSpan(0, n * width)) present[v] = true;
+            for (; y < mh && map(y) < y0 + n; y++)
+                for (int x = 0; x < mw; x++)
+                {
+                    byte v = rows[(map(y) - y0) * width + Col(x, width, mw)];
+                    body.Set(x, y, v < level.Count ? (level.Classes[v].R, level.Classes[v].G, level.Classes[v].B) : NoClass);
+                }
+        }
+        return Framed(body, title, LegendItems(level, present));
+    }
+
+    /// <summary>The legend: the classes present, and nodata when present.</summary>
+    static List<((byte R, byte G, byte B), string)> LegendItems(HierarchyLevel level, bool[] present)
+    {
+        var items = level.Classes.Where(c => present[c.Id]).Select(c => ((c.R, c.G, c.B), $"{c.Id} {c.Name}")).ToList();
         if (present[ClassHierarchy.Ignore]) items.Add((NoClass, "no label / nodata"));
-        return Framed(body, title, items);
+        return items;
     }
 
     static int Col(int x, int width, int mw) => (int)((long)x * width / mw);
