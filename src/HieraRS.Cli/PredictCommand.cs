@@ -38,8 +38,16 @@ static class PredictCommand
         return cmd;
     }
 
+    /// <summary>
+    /// GDAL's block cache while predicting: a row of windows of a strip reads about 20 MB of blocks and the
+    /// output takes a row of tiles at a time, so 64 MB holds what is read twice; a larger cache only fills
+    /// up on large scenes and makes their peak memory grow with the scene.
+    /// </summary>
+    const long CacheBytes = 64L << 20;
+
     static int Run(ParseResult pr)
     {
+        RasterCache.Limit(CacheBytes);
         var ck = Checkpoint.Load(pr.GetValue(CheckpointOpt)!);
         string input = pr.GetValue(InputOpt)!, outArg = pr.GetValue(OutputOpt)!;
         var scenes = Inputs(input);
