@@ -8,6 +8,7 @@ using HieraRS.Testing;
 namespace HieraRS.Domain.Tests;
 
 /// <summary>BHCCM, L_HPC, L_HSC and JSPS against an independent PyTorch implementation (tools/make_golden_bhccm.py).</summary>
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class BhccmTests
 {
     static readonly ClassHierarchy Tree = HierarchyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "fixtures", "bhccm", "tree.yaml"));
@@ -121,6 +122,7 @@ public class BhccmTests
     }
 }
 
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class DecodeHeadTests
 {
     static readonly int[] Counts = HierarchyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "fixtures", "bhccm", "tree.yaml")).ClassCounts;

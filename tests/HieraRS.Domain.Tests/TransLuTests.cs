@@ -7,6 +7,7 @@ using HieraRS.Testing;
 
 namespace HieraRS.Domain.Tests;
 
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class TransLuTests
 {
     [Fact]
