@@ -16,7 +16,7 @@ public static class SafeTensors
 
     public sealed record Content(StateDict Tensors, IReadOnlyDictionary<string, string> Metadata);
 
-    static int Size(DType t) => t switch { DType.F32 or DType.I32 => 4, DType.F16 or DType.BF16 => 2, DType.I64 => 8, _ => 1 };
+    internal static int Size(DType t) => t switch { DType.F32 or DType.I32 => 4, DType.F16 or DType.BF16 => 2, DType.I64 => 8, _ => 1 };
 
     static DType ParseType(string s, string path, string name) => s switch
     {
@@ -163,7 +163,7 @@ public static class SafeTensors
         }
     }
 
-    static void Decode(ReadOnlySpan<byte> raw, DType type, Span<float> dst)
+    internal static void Decode(ReadOnlySpan<byte> raw, DType type, Span<float> dst)
     {
         int sz = Size(type);
         for (int i = 0; i < dst.Length; i++)
