@@ -46,6 +46,7 @@ public static class Program
         root.Subcommands.Add(DataCommands.Synth());
         root.Subcommands.Add(DataCommands.Stats());
         root.Subcommands.Add(ScoreCommand.Build());
+        root.Subcommands.Add(WeightsCommand.Build());
 
         var info = new Command("info", "versions, threads and native libraries");
         info.SetAction(pr =>
