@@ -24,7 +24,7 @@ public static class Program
         var file = new Argument<string>("file") { Description = "a .safetensors file" };
         var inspect = new Command("inspect", "list the tensors (name, dtype, shape) and metadata of a checkpoint");
         inspect.Arguments.Add(file);
-        inspect.SetAction(pr => Inspect(pr.GetValue(file)!));
+        inspect.SetAction(pr => Guard.Run(() => Inspect(pr.GetValue(file)!)));
         var checkpoint = new Command("checkpoint", "checkpoint tools");
         checkpoint.Subcommands.Add(inspect);
         root.Subcommands.Add(checkpoint);
@@ -32,11 +32,11 @@ public static class Program
         var tree = new Argument<string>("hierarchy") { Description = "a built-in name (see `hierarchy list`) or a .yaml / .json file" };
         var show = new Command("show", "print a class tree with its colours, label encoding and source correspondences");
         show.Arguments.Add(tree);
-        show.SetAction(pr => HierarchyCommand.Show(pr.GetValue(tree)!));
+        show.SetAction(pr => Guard.Run(() => HierarchyCommand.Show(pr.GetValue(tree)!)));
         var treeFile = new Argument<string>("file") { Description = "a .yaml or .json hierarchy file" };
         var validate = new Command("validate", "check a hierarchy file; errors name the line and class");
         validate.Arguments.Add(treeFile);
-        validate.SetAction(pr => HierarchyCommand.Validate(pr.GetValue(treeFile)!));
+        validate.SetAction(pr => Guard.Run(() => HierarchyCommand.Validate(pr.GetValue(treeFile)!)));
         var list = new Command("list", "the built-in hierarchies");
         list.SetAction(_ => HierarchyCommand.List());
         var hierarchy = new Command("hierarchy", "class hierarchies");
@@ -66,24 +66,15 @@ public static class Program
 
     static int Inspect(string path)
     {
-        if (!File.Exists(path)) { Console.Error.WriteLine($"error: no such file: {path}"); return 2; }
-        try
+        var c = SafeTensors.Load(path);
+        foreach (var (k, v) in c.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Console.WriteLine($"# {k} = {v}");
+        long total = 0;
+        foreach (var (name, t) in c.Tensors)
         {
-            var c = SafeTensors.Load(path);
-            foreach (var (k, v) in c.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Console.WriteLine($"# {k} = {v}");
-            long total = 0;
-            foreach (var (name, t) in c.Tensors)
-            {
-                Console.WriteLine($"{name,-60} {c.Tensors.TypeOf(name),-5} {ShapeUtil.Format(t.Shape)}");
-                total += t.Numel;
-            }
-            Console.WriteLine($"{c.Tensors.Count} tensors, {total:N0} values");
-            return 0;
+            Console.WriteLine($"{name,-60} {c.Tensors.TypeOf(name),-5} {ShapeUtil.Format(t.Shape)}");
+            total += t.Numel;
         }
-        catch (InvalidDataException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
+        Console.WriteLine($"{c.Tensors.Count} tensors, {total:N0} values");
+        return 0;
     }
 }

@@ -90,7 +90,7 @@ public static class SafeTensors
     /// <summary>Reads every tensor as float32 (remembering its stored dtype) plus the metadata.</summary>
     public static Content Load(string path)
     {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        using var fs = InputFile.OpenRead(path, "safetensors file", 1 << 20);
         long fileLen = fs.Length;
         if (fileLen < 8) throw new InvalidDataException($"{path}: not a safetensors file (only {fileLen} bytes)");
         Span<byte> len = stackalloc byte[8];

@@ -16,9 +16,17 @@ public sealed class YamlReader(string source, Func<string, ConfigException>? mak
 {
     public string Source { get; } = source;
 
+    /// <summary>
+    /// Bound on a configuration or hierarchy file: the largest real tree (7 levels of 255 classes) is
+    /// under 200 kB, and refusing early keeps a wrong file from costing seconds and gigabytes of parsing.
+    /// </summary>
+    public const int MaxFileBytes = 1 << 20;
+
     /// <summary>Parses text into its root mapping.</summary>
     public YamlMappingNode Root(string text, string expected)
     {
+        if (text.Length > MaxFileBytes)
+            throw Fail($"{Source}: {text.Length:N0} characters is too large for a configuration (at most {MaxFileBytes:N0})");
         var stream = new YamlStream();
         try { stream.Load(new StringReader(text)); }
         catch (YamlException e) { throw Fail($"{Source}:{e.Start.Line}: {e.InnerException?.Message ?? e.Message}"); }

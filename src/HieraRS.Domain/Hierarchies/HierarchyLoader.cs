@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Reflection;
 using HieraRS.Domain.Config;
+using HieraRS.Tensors;
 using YamlDotNet.RepresentationModel;
 
 namespace HieraRS.Domain.Hierarchies;
@@ -21,7 +22,7 @@ public static class HierarchyLoader
     public static ClassHierarchy Resolve(string nameOrPath)
     {
         if (BuiltinNames.Contains(nameOrPath)) return Builtin(nameOrPath);
-        if (File.Exists(nameOrPath)) return LoadFile(nameOrPath);
+        if (File.Exists(nameOrPath) || Directory.Exists(nameOrPath)) return LoadFile(nameOrPath);
         throw new HierarchyException($"'{nameOrPath}' is neither a built-in hierarchy ({string.Join(", ", BuiltinNames)}) nor an existing file");
     }
 
@@ -33,7 +34,7 @@ public static class HierarchyLoader
         return Parse(r.ReadToEnd(), $"built-in:{name}");
     }
 
-    public static ClassHierarchy LoadFile(string path) => Parse(File.ReadAllText(path), path);
+    public static ClassHierarchy LoadFile(string path) => Parse(InputFile.ReadAllText(path, "hierarchy file", YamlReader.MaxFileBytes), path);
 
     /// <summary>Parses and validates hierarchy text; <paramref name="source"/> names it in errors.</summary>
     public static ClassHierarchy Parse(string text, string source)
