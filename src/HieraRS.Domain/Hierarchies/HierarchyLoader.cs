@@ -46,6 +46,8 @@ public static class HierarchyLoader
         string description = ctx.OptionalScalar(root, "description") ?? "";
         var levelsNode = ctx.Sequence(root, "levels");
         if (levelsNode.Children.Count == 0) throw ctx.Error(levelsNode, "'levels' is empty");
+        if (levelsNode.Children.Count > ClassHierarchy.MaxLevels)
+            throw ctx.Error(levelsNode.Children[ClassHierarchy.MaxLevels], $"{levelsNode.Children.Count} levels; at most {ClassHierarchy.MaxLevels} are supported");
         var levels = new List<HierarchyLevel>();
         foreach (var ln in levelsNode.Children)
         {
@@ -54,6 +56,9 @@ public static class HierarchyLoader
             string lname = ctx.OptionalScalar(lm, "name") ?? $"L{levels.Count + 1}";
             var cs = ctx.Sequence(lm, "classes");
             if (cs.Children.Count == 0) throw ctx.Error(cs, $"level '{lname}' has no classes");
+            if (cs.Children.Count > ClassHierarchy.MaxClasses)
+                throw ctx.Error(cs.Children[ClassHierarchy.MaxClasses], $"level '{lname}' has {cs.Children.Count} classes; at most " +
+                    $"{ClassHierarchy.MaxClasses} (class ids are bytes and {ClassHierarchy.Ignore} means no label)");
             levels.Add(ParseLevel(ctx, lname, cs, levels.Count == 0 ? null : levels[^1]));
         }
         var encoding = root.Children.TryGetValue(new YamlScalarNode("encoding"), out var en)
@@ -70,7 +75,8 @@ public static class HierarchyLoader
                     throw ctx.Error(k, $"encoding name '{ename}' is empty, 'default' (that is 'encoding') or given twice");
                 others.Add(ParseEncoding(ctx, ctx.Mapping(v, $"encoding '{ename}'"), levels) with { Name = ename });
             }
-        return new ClassHierarchy(name, description, levels, encoding, sources, others);
+        try { return new ClassHierarchy(name, description, levels, encoding, sources, others); }
+        catch (ArgumentException e) { throw ctx.Error(root, e.Message); } // what only the whole tree shows (too many paths)
     }
 
     static HierarchyLevel ParseLevel(YamlReader ctx, string lname, YamlSequenceNode cs, HierarchyLevel? above)
