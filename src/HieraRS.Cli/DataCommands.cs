@@ -51,7 +51,7 @@ static class DataCommands
             var norm = data.Normalization;
             string hierarchyRef = HierarchyLoader.BuiltinNames.Contains(pr.GetValue(hierarchy)!) ? tree.Name : Path.GetFullPath(pr.GetValue(hierarchy)!);
             File.WriteAllText(Path.Combine(dir, "dataset.yaml"), string.Create(CultureInfo.InvariantCulture, $"""
-                # written by `hierars synth`: {n} scenes of {s} x {s}, {opts.Bands} bands, seed {pr.GetValue(seed)}
+                # written by `hierars synth`: {Plural.Of(n, "scene")} of {s} x {s}, {Plural.Of(opts.Bands, "band")}, seed {pr.GetValue(seed)}
                 type: folder
                 root: .
                 hierarchy: {hierarchyRef}
@@ -63,7 +63,7 @@ static class DataCommands
                   std: [{string.Join(", ", norm.Std)}]
 
                 """));
-            Console.WriteLine($"wrote {n} scenes to {dir} (image/, label/, quicklook/, dataset.yaml)");
+            Console.WriteLine($"wrote {Plural.Of(n, "scene")} to {dir} (image/, label/, quicklook/, dataset.yaml)");
             return 0;
         }));
         return cmd;
@@ -93,14 +93,14 @@ static class DataCommands
                     return local;
                 },
                 local => { lock (gate) total.Add(local); });
-            Console.WriteLine($"{ds.Name}: {ds.Count} tiles, {total.Pixels:N0} valid pixels");
+            Console.WriteLine($"{ds.Name}: {Plural.Of(ds.Count, "tile")}, {Plural.Of(total.Pixels, "valid pixel", grouped: true)}");
             var (mean, std) = (total.Mean, total.Std);
             for (int b = 0; b < ds.Bands; b++) Console.WriteLine($"band {b + 1}: mean {mean[b]:G6}  std {std[b]:G6}");
             for (int l = 0; l < ds.Hierarchy.Depth; l++)
             {
                 var counts = total.ClassPixels[l];
                 long sum = counts.Sum();
-                Console.WriteLine($"{ds.Hierarchy.Levels[l].Name}: {sum:N0} labelled pixels; " + (sum == 0 ? "no labels at this level" :
+                Console.WriteLine($"{ds.Hierarchy.Levels[l].Name}: {Plural.Of(sum, "labelled pixel", grouped: true)}; " + (sum == 0 ? "no labels at this level" :
                     string.Join(", ", counts.Select((c, k) => $"{ds.Hierarchy.Levels[l].Classes[k].Name} {100.0 * c / sum:F1}%"))));
             }
             string yaml = string.Create(CultureInfo.InvariantCulture,
@@ -108,7 +108,7 @@ static class DataCommands
                 $"  std: [{string.Join(", ", std.Select(v => v.ToString("G7", CultureInfo.InvariantCulture)))}]\n");
             if (pr.GetValue(outFile) is { } f)
             {
-                AtomicFile.WriteAllText(f, $"# hierars stats --data {pr.GetValue(data)} ({ds.Name}, {ds.Count} tiles, {total.Pixels} pixels)\n" + yaml);
+                AtomicFile.WriteAllText(f, $"# hierars stats --data {pr.GetValue(data)} ({ds.Name}, {Plural.Of(ds.Count, "tile")}, {Plural.Of(total.Pixels, "pixel")})\n" + yaml);
                 Console.WriteLine($"wrote {f}");
             }
             else Console.Write(yaml);

@@ -1,4 +1,5 @@
 using HieraRS.Domain.Hierarchies;
+using HieraRS.Tensors;
 
 namespace HieraRS.Cli;
 
@@ -10,7 +11,7 @@ public static class HierarchyCommand
         var h = HierarchyLoader.Resolve(nameOrPath);
         bool colour = !Console.IsOutputRedirected;
         Console.WriteLine($"{h.Name}: {h.Description}");
-        Console.WriteLine($"levels {string.Join(" / ", h.Levels.Select(l => $"{l.Name} ({l.Count})"))}; {h.PathCount} valid paths");
+        Console.WriteLine($"levels {string.Join(" / ", h.Levels.Select(l => $"{l.Name} ({l.Count})"))}; {Plural.Of(h.PathCount, "valid path")}");
         void Print(int level, int id, string indent)
         {
             var c = h.Levels[level].Classes[id];
@@ -38,7 +39,7 @@ public static class HierarchyCommand
     public static int Validate(string path)
     {
         var h = HierarchyLoader.Resolve(path);
-        Console.WriteLine($"ok: {h.Name} ({string.Join("/", h.ClassCounts)}), {h.PathCount} valid paths");
+        Console.WriteLine($"ok: {h.Name} ({string.Join("/", h.ClassCounts)}), {Plural.Of(h.PathCount, "valid path")}");
         return 0;
     }
 

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using HieraRS.NN;
 using HieraRS.Tensors;
@@ -50,7 +52,7 @@ public static class Program
         var info = new Command("info", "versions, threads and native libraries");
         info.SetAction(pr =>
         {
-            Console.WriteLine($"hierars {typeof(Program).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} cores");
+            Console.WriteLine($"hierars {typeof(Program).Assembly.GetName().Version}, .NET {Environment.Version}, {Plural.Of(Environment.ProcessorCount, "core")}");
             Console.WriteLine($"engine threads: {Engine.Threads}; GEMM backend: {Engine.Backend}");
             return 0;
         });
@@ -58,10 +60,31 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count == 0 && parsed.GetValue(threads) is { } t)
         {
-            if (t < 1) { Console.Error.WriteLine("error: --threads must be at least 1"); return 1; }
+            if (t < 1) { Guard.Fail("--threads must be at least 1"); return 1; }
             Engine.Threads = t;
         }
-        return parsed.Invoke();
+        if (parsed.Errors.Count > 0 && parsed.Action is ParseErrorAction)
+        {
+            foreach (var e in parsed.Errors) Guard.Fail(e.Message);
+            Console.Error.WriteLine($"usage: {CommandPath(parsed.CommandResult)} --help");
+            return 1;
+        }
+        try { return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false }); }
+        catch (Exception e) // a bug, not bad input (Guard answers that): the trace is what a report needs
+        {
+            Guard.Fail($"unexpected {e.GetType().Name}: {e.Message} (a bug; please report it with this trace)");
+            Console.Error.WriteLine(e.StackTrace);
+            return 70;
+        }
+    }
+
+    /// <summary>"hierars hierarchy validate" for the validate command's result.</summary>
+    static string CommandPath(CommandResult command)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = command; r is CommandResult c; r = c.Parent) names.Insert(0, c.Command.Name);
+        names[0] = "hierars";
+        return string.Join(" ", names);
     }
 
     static int Inspect(string path)
@@ -74,7 +97,7 @@ public static class Program
             Console.WriteLine($"{name,-60} {c.Tensors.TypeOf(name),-5} {ShapeUtil.Format(t.Shape)}");
             total += t.Numel;
         }
-        Console.WriteLine($"{c.Tensors.Count} tensors, {total:N0} values");
+        Console.WriteLine($"{Plural.Of(c.Tensors.Count, "tensor")}, {Plural.Of(total, "value", grouped: true)}");
         return 0;
     }
 }

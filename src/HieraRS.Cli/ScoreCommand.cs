@@ -25,11 +25,11 @@ static class ScoreCommand
             ConsoleProgress? bar = null;
             var r = RasterScoring.Score(tree, pr.GetValue(pred)!, pr.GetValue(truth)!, pr.GetValue(encoding), (done, total) =>
                 (bar ??= new ConsoleProgress("score", Math.Max(1, total / 1000), "kpx")).Report(done / 1000), pr.GetValue(ignoreGeoref));
-            Console.WriteLine($"{tree.Name}: {r.Pairs.Count} file pair(s)");
+            Console.WriteLine($"{tree.Name}: {Plural.Of(r.Pairs.Count, "file pair")}");
             Console.Write(MetricsReport.ToConsole(r.Metrics));
             for (int l = 0; l < tree.Depth; l++)
                 if (r.Unpredicted[l] > 0)
-                    Console.WriteLine($"note: {r.Unpredicted[l]:N0} labelled pixels of level {l + 1} had no prediction (255 or nodata) and were left out");
+                    Console.WriteLine($"note: {Plural.Of(r.Unpredicted[l], "labelled pixel", grouped: true)} of level {l + 1} had no prediction (255 or nodata) and were left out");
             if (pr.GetValue(json) is { } j)
             {
                 AtomicFile.WriteAllText(j, r.Metrics.ToJson());

@@ -1,5 +1,6 @@
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Geo;
+using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Data;
 
@@ -52,7 +53,7 @@ public sealed class TileDataset : ISegmentationDataset
         using var img = Raster.Open(item.ImagePath);
         foreach (var b in bands)
             if (b > img.BandCount)
-                throw new InvalidDataException($"{item.ImagePath}: has {img.BandCount} bands, the dataset reads band {b}");
+                throw new InvalidDataException($"{item.ImagePath}: has {Plural.Of(img.BandCount, "band")}, the dataset reads band {b}");
         int w = img.Width, h = img.Height, n = w * h;
         var image = new float[bands.Length * n];
         img.Read(0, 0, w, h, bands, image);

@@ -1,3 +1,5 @@
+using HieraRS.Tensors;
+
 namespace HieraRS.Domain.Hierarchies;
 
 /// <summary>
@@ -151,7 +153,7 @@ public sealed class ClassHierarchy
     /// </summary>
     public ClassHierarchy Truncate(int depth)
     {
-        if (depth < 1 || depth > Depth) throw new ArgumentException($"hierarchy '{Name}' has {Depth} levels; cannot keep {depth}");
+        if (depth < 1 || depth > Depth) throw new ArgumentException($"hierarchy '{Name}' has {Plural.Of(Depth, "level")}; cannot keep {depth}");
         if (depth == Depth) return this;
         var keep = Encodings.Values.Where(e => e.Level < depth).ToList();
         var def = keep.FirstOrDefault(e => e.Name == DefaultEncoding);
@@ -245,7 +247,7 @@ public sealed class ClassHierarchy
     /// </summary>
     public void DeriveLevels(ReadOnlySpan<byte> labels, int level, byte[][] perLevel)
     {
-        if (perLevel.Length != Depth) throw new ArgumentException($"need {Depth} output levels, got {perLevel.Length}");
+        if (perLevel.Length != Depth) throw new ArgumentException($"need {Plural.Of(Depth, "output level")}, got {perLevel.Length}");
         Span<byte> table = stackalloc byte[256];
         for (int l = 0; l < Depth; l++)
         {

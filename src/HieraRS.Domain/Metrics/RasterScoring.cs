@@ -1,6 +1,7 @@
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Geo;
+using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Metrics;
 
@@ -86,7 +87,7 @@ public static class RasterScoring
         if (pr.Width != tr.Width || pr.Height != tr.Height)
             throw new InvalidDataException($"{p}: prediction is {pr.Width} x {pr.Height} but the truth {t} is {tr.Width} x {tr.Height}");
         if (pr.BandCount != 1 && pr.BandCount < tree.Depth)
-            throw new InvalidDataException($"{p}: {pr.BandCount} bands; a prediction holds one band per level ({tree.Depth}, further bands such as confidences are ignored) or one band of the finest level");
+            throw new InvalidDataException($"{p}: {Plural.Of(pr.BandCount, "band")}; a prediction holds one band per level ({tree.Depth}, further bands such as confidences are ignored) or one band of the finest level");
         if (!ignoreGeoreference && Georeference.Differences(pr, tr) is { Count: > 0 } diff)
             throw new InvalidDataException($"{p}: not on the ground grid of the truth {t}: {string.Join("; ", diff)} (prediction vs truth; --ignore-georef scores it anyway)");
         return (long)tr.Width * tr.Height;
