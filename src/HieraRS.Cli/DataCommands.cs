@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using HieraRS.Domain.Config;
 using HieraRS.Domain.Data;
+using HieraRS.Domain.Data.Check;
+using HieraRS.Domain.Training;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Visual;
 using HieraRS.Geo;
@@ -64,6 +66,36 @@ static class DataCommands
 
                 """));
             Console.WriteLine($"wrote {Plural.Of(n, "scene")} to {dir} (image/, label/, quicklook/, dataset.yaml)");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command CheckData()
+    {
+        var data = new Option<string?>("--data") { Description = "dataset YAML (a data section: type, root, ...)" };
+        var config = new Option<string?>("--config") { Description = "experiment YAML: checks its training and validation data" };
+        var split = new Option<string?>("--split") { Description = "with --data: the split to check (default: the file's, 'all' for every tile)" };
+        var cmd = new Command("check-data", "check every tile before training: files readable, bands present, labels the size of their image " +
+            "and inside the tree's encoding; every problem at once; scans are cached, so a rerun on unchanged files is quick");
+        foreach (var o in new Option[] { data, config, split }) cmd.Options.Add(o);
+        cmd.SetAction(pr => Guard.Run(() =>
+        {
+            var specs = (pr.GetValue(data), pr.GetValue(config)) switch
+            {
+                ({ } d, null) => [DatasetSpec.Load(d) is var s ? (s, pr.GetValue(split) ?? s.Split) : default],
+                (null, { } c) => ExperimentConfig.Load(c) is var cfg
+                    ? new[] { cfg.Train, cfg.Val }.OfType<DatasetSpec>().Select(s => (s, s.Split)).ToArray() : [],
+                _ => throw new ArgumentException("give either --data FILE or --config FILE"),
+            };
+            var datasets = specs.Select(s => Datasets.Open(s.Item1, s.Item2)).ToList();
+            var results = DataCheck.Require(datasets, progress: d =>
+            {
+                var bar = new ConsoleProgress($"check {d.Name}", d.Count, "tiles");
+                return (done, _) => { lock (bar) bar.Report(done); };
+            });
+            foreach (var r in results)
+                Console.WriteLine($"ok: {r.Dataset}: {Plural.Of(r.Tiles, "tile")}, {Plural.Of(r.Files, "file")} ({r.Cached} from the cache)");
             return 0;
         }));
         return cmd;

@@ -47,6 +47,7 @@ public static class Program
 
         root.Subcommands.Add(DataCommands.Synth());
         root.Subcommands.Add(DataCommands.Stats());
+        root.Subcommands.Add(DataCommands.CheckData());
         root.Subcommands.Add(ScoreCommand.Build());
 
         var info = new Command("info", "versions, threads and native libraries");

@@ -73,4 +73,30 @@ public class MessageTests
     [InlineData(12345, "labelled pixel", true, "12,345 labelled pixels")]
     public void NounsAgreeWithTheirCounts(long n, string noun, bool grouped, string expected) =>
         Assert.Equal(expected, Plural.Of(n, noun, grouped));
+
+    [Fact]
+    public void CheckDataAnswersOkThenFromTheCacheThenNamesTheBadFile() // issue 12, item 4
+    {
+        string dir = SharedData.TempDir(), cache = SharedData.TempDir();
+        Environment.SetEnvironmentVariable("HIERARS_CACHE_DIR", cache);
+        try
+        {
+            Assert.Equal(0, CliRun.Of("synth", "--out", dir, "--count", "2", "--size", "32").Code);
+            string yaml = Path.Combine(dir, "dataset.yaml");
+            Assert.EndsWith("ok: folder:all: 2 tiles, 4 files (0 from the cache)\n", CliRun.Of("check-data", "--data", yaml, "--split", "all").Out);
+            Assert.EndsWith("ok: folder:all: 2 tiles, 4 files (4 from the cache)\n", CliRun.Of("check-data", "--data", yaml, "--split", "all").Out);
+            string label = Path.Combine(dir, "label", "scene_001.tif");
+            using (var w = RasterWriter.Create(label, 32, 32, 1, RasterType.Byte))
+            {
+                w.Write(0, 0, 32, 32, [1], Enumerable.Repeat((byte)200, 32 * 32).ToArray());
+                w.Commit();
+            }
+            var r = CliRun.Of("check-data", "--data", yaml, "--split", "all");
+            Assert.Equal(1, r.Code);
+            Assert.Contains($"error: 1 file of folder:all has problems:\n  {label}: band 1 holds a value outside the label encoding 'default' of hierarchy 'mm5b': " +
+                "200 (1,024 pixels, first at row 0, column 0)\n", r.Err);
+            AssertError(CliRun.Of("check-data"), "give either --data FILE or --config FILE");
+        }
+        finally { Environment.SetEnvironmentVariable("HIERARS_CACHE_DIR", null); }
+    }
 }

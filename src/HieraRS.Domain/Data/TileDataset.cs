@@ -25,6 +25,8 @@ public sealed class TileDataset : ISegmentationDataset
     public Normalization Normalization { get; }
     public int Count => items.Count;
     public IReadOnlyList<TileItem> Items => items;
+    /// <summary>The 1-based bands read from every image, in order.</summary>
+    public IReadOnlyList<int> BandNumbers => bands;
 
     /// <param name="bands">1-based bands to read, null for every band of the first image.</param>
     /// <param name="normalization">null: identity; a one-band scale is widened to every band.</param>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using HieraRS.Domain.Data;
+using HieraRS.Domain.Data.Check;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Losses;
 using HieraRS.Domain.Metrics;
@@ -41,10 +42,10 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
     /// <param name="stopAfter">end this session after that iteration (and its checkpoint, if one falls there), as an interruption would; the run continues with <paramref name="resume"/>.</param>
     public TrainResult Run(bool resume = false, ITrainingObserver? observer = null, long? stopAfter = null)
     {
-        Directory.CreateDirectory(WorkDir);
         if (Config.Threads is { } t) Engine.Threads = t;
         var train = Datasets.Open(Config.Train, Config.Train.Split);
         var val = Config.Val is { } v ? Datasets.Open(v, v.Split) : null;
+        DataCheck.Require([train, val]); // every bad file at once, before the work dir is touched
         var tree = train.Hierarchy;
         if (val is not null && HierarchyWriter.ToYaml(val.Hierarchy) != HierarchyWriter.ToYaml(tree))
             throw new ArgumentException($"the validation data uses hierarchy '{val.Hierarchy.Name}', training '{tree.Name}'");
