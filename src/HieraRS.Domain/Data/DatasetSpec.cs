@@ -122,7 +122,7 @@ public sealed record DatasetSpec
         var lists = new Dictionary<string, string>();
         foreach (var (k, v) in m.Children)
         {
-            string key = ((YamlScalarNode)k).Value ?? "";
+            string key = r.Text(k, "a split name");
             if (key is "method" or "seed") continue;
             if (key == "all") throw r.Error(k, "'all' is a reserved split name (every tile)");
             if (method == "hash")

@@ -63,8 +63,8 @@ public static class HierarchyLoader
         }
         var encoding = root.Children.TryGetValue(new YamlScalarNode("encoding"), out var en)
             ? ParseEncoding(ctx, ctx.Mapping(en, "encoding"), levels) : null;
-        var sources = root.Children.TryGetValue(new YamlScalarNode("sources"), out var sn)
-            ? ((YamlSequenceNode)sn).Children.Select(s => ParseSource(ctx, ctx.Mapping(s, "source"), levels)).ToList() : null;
+        var sources = ctx.Has(root, "sources")
+            ? ctx.Sequence(root, "sources").Children.Select(s => ParseSource(ctx, ctx.Mapping(s, "source"), levels)).ToList() : null;
         var others = new List<LabelEncoding>();
         if (root.Children.TryGetValue(new YamlScalarNode("encodings"), out var ens))
             foreach (var (k, v) in ctx.Mapping(ens, "encodings").Children)
@@ -157,15 +157,15 @@ public static class HierarchyLoader
             foreach (var (k, v) in ctx.Mapping(vn, "values").Children)
             {
                 long key = ctx.Long(k, "a stored value");
-                string target = ((YamlScalarNode)v).Value ?? "";
+                string target = ctx.Text(v, $"the class of stored value {key}");
                 int cls = lv.Classes.FirstOrDefault(c => string.Equals(c.Name, target, StringComparison.OrdinalIgnoreCase))?.Id
                     ?? (int.TryParse(target, NumberStyles.None, CultureInfo.InvariantCulture, out int id) && id < lv.Count ? id
                         : throw ctx.Error(v, $"stored value {key} maps to unknown class '{target}' of level '{lv.Name}'"));
                 if (!values.TryAdd(key, cls)) throw ctx.Error(k, $"stored value {key} is mapped twice");
             }
         }
-        if (m.Children.TryGetValue(new YamlScalarNode("unlabelled"), out var un))
-            foreach (var u in ((YamlSequenceNode)un).Children)
+        if (ctx.Has(m, "unlabelled"))
+            foreach (var u in ctx.Sequence(m, "unlabelled").Children)
             {
                 long val = ctx.Long(u, "an unlabelled value");
                 if (values.ContainsKey(val)) throw ctx.Error(u, $"stored value {val} is both a class and unlabelled");
@@ -182,12 +182,12 @@ public static class HierarchyLoader
         int level = ctx.Int(m, "level", ctx.Scalar(m, "level")) - 1;
         if (level < 0 || level >= levels.Count) throw ctx.Error(m, $"source level {level + 1} outside 1..{levels.Count}");
         var map = new Dictionary<int, IReadOnlyList<string>>();
-        foreach (var (k, v) in ctx.Mapping(m.Children[new YamlScalarNode("classes")], "classes").Children)
+        foreach (var (k, v) in ctx.Mapping(ctx.Node(m, "classes") ?? throw ctx.Error(m, "a source needs 'classes'"), "classes").Children)
         {
-            string cname = ((YamlScalarNode)k).Value ?? "";
+            string cname = ctx.Text(k, "a class name");
             var cls = levels[level].Classes.FirstOrDefault(c => string.Equals(c.Name, cname, StringComparison.OrdinalIgnoreCase))
                 ?? throw ctx.Error(k, $"unknown class '{cname}' of level '{levels[level].Name}'");
-            map[cls.Id] = v is YamlSequenceNode seq ? seq.Children.Select(c => ((YamlScalarNode)c).Value ?? "").ToList() : [((YamlScalarNode)v).Value ?? ""];
+            map[cls.Id] = ctx.Strings(v, $"the source classes of '{cname}'");
         }
         return new SourceCorrespondence(src, level, map);
     }
