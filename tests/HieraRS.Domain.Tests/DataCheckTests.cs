@@ -12,15 +12,6 @@ namespace HieraRS.Domain.Tests;
 /// </summary>
 public class DataCheckTests
 {
-    const string TreeYaml = """
-        name: tiny
-        levels:
-          - name: coarse
-            classes: [{name: A, colour: [255, 0, 0]}, {name: B, colour: [0, 0, 255]}]
-          - name: fine
-            classes: [{name: a1, parent: A, colour: [200, 0, 0]}, {name: a2, parent: A, colour: [150, 0, 0]}, {name: b1, parent: B, colour: [0, 0, 200]}]
-        """;
-
     sealed record Fixture(string Dir, string DataYaml, string CacheDir)
     {
         public string Image(string n) => Path.Combine(Dir, "img", n + ".tif");
@@ -42,7 +33,7 @@ public class DataCheckTests
         string dir = SharedData.TempDir();
         Directory.CreateDirectory(Path.Combine(dir, "img"));
         var f = new Fixture(dir, Path.Combine(dir, "data.yaml"), SharedData.TempDir());
-        File.WriteAllText(Path.Combine(dir, "tree.yaml"), TreeYaml);
+        File.WriteAllText(Path.Combine(dir, "tree.yaml"), ScoringTests.TinyTree);
         File.WriteAllText(f.DataYaml, "type: folder\nroot: .\nhierarchy: tree.yaml\nimages: img/*.tif\nlabels: ann/{stem}.tif\nsplit: all\n");
         byte[] ok = [0, 1, 2, 0, 1, 2, 0, 1, 2, 255, 255, 2];
         foreach (var n in new[] { "a-good", "b-values", "c-size", "d-bands", "e-float", "f-garbage" })

@@ -8,14 +8,17 @@ namespace HieraRS.Domain.Tests;
 
 public class ScoringTests
 {
-    static readonly ClassHierarchy Tree = HierarchyLoader.Parse("""
+    /// <summary>A two-level tree (2 / 3 classes), also written to files by other tests.</summary>
+    internal const string TinyTree = """
         name: tiny
         levels:
           - name: coarse
             classes: [{name: A, colour: [255, 0, 0]}, {name: B, colour: [0, 0, 255]}]
           - name: fine
             classes: [{name: a1, parent: A, colour: [200, 0, 0]}, {name: a2, parent: A, colour: [150, 0, 0]}, {name: b1, parent: B, colour: [0, 0, 200]}]
-        """, "tiny.yaml");
+        """;
+
+    static readonly ClassHierarchy Tree = HierarchyLoader.Parse(TinyTree, "tiny.yaml");
 
     static void Write(string path, int w, int h, params byte[][] bands) => WriteGeo(path, null, "", w, h, bands);
 
