@@ -58,7 +58,12 @@ public static class Program
             return 0;
         });
         root.Subcommands.Add(info);
-        var parsed = root.Parse(args);
+        return Invoke(root.Parse(args), threads);
+    }
+
+    /// <summary>Runs the parsed command; every error, of parsing included, in Guard's one form.</summary>
+    static int Invoke(ParseResult parsed, Option<int?> threads)
+    {
         if (parsed.Errors.Count == 0 && parsed.GetValue(threads) is { } t)
         {
             if (t < 1) { Guard.Fail("--threads must be at least 1"); return 1; }
@@ -74,7 +79,7 @@ public static class Program
         catch (Exception e) // a bug, not bad input (Guard answers that): the trace is what a report needs
         {
             Guard.Fail($"unexpected {e.GetType().Name}: {e.Message} (a bug; please report it with this trace)");
-            Console.Error.WriteLine(e.StackTrace);
+            Console.Error.WriteLine(e);
             return 70;
         }
     }
