@@ -93,7 +93,7 @@ static class TrainCommands
             if (data.Bands != ck.Bands) throw new ArgumentException($"the data has {data.Bands} bands, the checkpoint was trained on {ck.Bands}");
             var bar = new ConsoleProgress("eval", data.Count, "tiles");
             var m = Evaluator.Evaluate(ck.Model, new Renormalised(data, ck.Normalization), (k, n) => bar.Report(k));
-            Console.WriteLine($"{ck.Tree.Name}: {data.Name}, {data.Count} tiles, checkpoint at iteration {ck.Iteration}");
+            Console.WriteLine($"{ck.Tree.Name}: {data.Name}, {Plural.Of(data.Count, "tile")}, checkpoint at iteration {ck.Iteration}");
             Console.Write(MetricsReport.ToConsole(m));
             if (pr.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, m.ToJson()); Console.WriteLine($"wrote {j}"); }
             if (pr.GetValue(report) is { } dir) Console.WriteLine($"wrote {string.Join(", ", MetricsReport.Save(m, dir).Select(Path.GetFileName))} to {dir}");

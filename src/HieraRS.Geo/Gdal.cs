@@ -107,4 +107,8 @@ internal static unsafe partial class Gdal
     [LibraryImport(Lib)] public static partial short* GDALGetColorEntry(IntPtr table, int index);
     [LibraryImport(Lib)] public static partial int GDALSetRasterColorTable(IntPtr band, IntPtr table);
     [LibraryImport(Lib)] public static partial IntPtr GDALGetRasterColorTable(IntPtr band);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial IntPtr OSRNewSpatialReference(string wkt);
+    [LibraryImport(Lib)] public static partial void OSRDestroySpatialReference(IntPtr srs);
+    [LibraryImport(Lib)] public static partial int OSRIsSame(IntPtr a, IntPtr b);
+    [LibraryImport(Lib)] public static partial IntPtr OSRGetName(IntPtr srs);
 }

@@ -90,7 +90,7 @@ public static class SafeTensors
     /// <summary>Reads every tensor as float32 (remembering its stored dtype) plus the metadata.</summary>
     public static Content Load(string path)
     {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        using var fs = InputFile.OpenRead(path, "safetensors file", 1 << 20);
         long fileLen = fs.Length;
         if (fileLen < 8) throw new InvalidDataException($"{path}: not a safetensors file (only {fileLen} bytes)");
         Span<byte> len = stackalloc byte[8];
@@ -101,6 +101,7 @@ public static class SafeTensors
         var hb = new byte[headerLen];
         fs.ReadExactly(hb);
         long dataStart = 8 + (long)headerLen, dataLen = fileLen - dataStart;
+        if (!System.Text.Unicode.Utf8.IsValid(hb)) throw new InvalidDataException($"{path}: header is not valid UTF-8; file corrupt or not safetensors");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(hb); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: header is not valid JSON ({e.Message})"); }
@@ -117,6 +118,7 @@ public static class SafeTensors
                     meta[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw new InvalidDataException($"{path}: metadata '{m.Name}' is not a string");
                 continue;
             }
+            if (specs.Any(s => s.Name == prop.Name)) throw new InvalidDataException($"{path}: tensor '{prop.Name}' is given twice");
             specs.Add(ParseSpec(prop, path));
         }
         // offsets must tile the data section exactly: sorted, no gaps, no overlaps

@@ -202,7 +202,7 @@ public sealed record ExperimentConfig
     public string Source { get; init; } = "";
 
     public static ExperimentConfig Load(string path) =>
-        Parse(File.ReadAllText(path), Path.GetFullPath(path), Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Parse(InputFile.ReadAllText(path, "config file", YamlReader.MaxFileBytes), Path.GetFullPath(path), Path.GetDirectoryName(Path.GetFullPath(path))!);
 
     public static ExperimentConfig Parse(string text, string source, string baseDir)
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using HieraRS.Domain.Data;
+using HieraRS.Domain.Data.Check;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Losses;
 using HieraRS.Domain.Metrics;
@@ -41,10 +42,10 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
     /// <param name="stopAfter">end this session after that iteration (and its checkpoint, if one falls there), as an interruption would; the run continues with <paramref name="resume"/>.</param>
     public TrainResult Run(bool resume = false, ITrainingObserver? observer = null, long? stopAfter = null)
     {
-        Directory.CreateDirectory(WorkDir);
         if (Config.Threads is { } t) Engine.Threads = t;
         var train = Datasets.Open(Config.Train, Config.Train.Split);
         var val = Config.Val is { } v ? Datasets.Open(v, v.Split) : null;
+        DataCheck.Require([train, val]); // every bad file at once, before the work dir is touched
         var tree = train.Hierarchy;
         if (val is not null && HierarchyWriter.ToYaml(val.Hierarchy) != HierarchyWriter.ToYaml(tree))
             throw new ArgumentException($"the validation data uses hierarchy '{val.Hierarchy.Name}', training '{tree.Name}'");
@@ -61,10 +62,10 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         var optimizer = Config.Optimizer.Build(model);
         var schedule = Config.Schedule.Build(Config.Run.Iterations);
         if (Config.ClassWeights.Length > 0 && Config.ClassWeights.Length != tree.Depth)
-            throw new ArgumentException($"loss.class_weights has {Config.ClassWeights.Length} entries; the tree '{tree.Name}' has {tree.Depth} levels");
+            throw new ArgumentException($"loss.class_weights has {Plural.Of(Config.ClassWeights.Length, "entry")}; the tree '{tree.Name}' has {Plural.Of(tree.Depth, "level")}");
         for (int l = 0; l < Config.ClassWeights.Length; l++)
             if (Config.ClassWeights[l] is { } w && w.Length != tree.Levels[l].Count)
-                throw new ArgumentException($"loss.class_weights of level {l + 1} has {w.Length} values; the level has {tree.Levels[l].Count} classes");
+                throw new ArgumentException($"loss.class_weights of level {l + 1} has {Plural.Of(w.Length, "value")}; the level has {Plural.Of(tree.Levels[l].Count, "class")}");
         var weights = Config.ClassWeights.Length == 0 ? null
             : Config.ClassWeights.Select(w => w is null ? null : Tensor.FromArray(w.Select(v => (float)v).ToArray(), w.Length)).ToArray();
         var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha, classWeights: weights, gamma: Config.Gamma);
@@ -84,8 +85,8 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         }
         else if (resume) observer?.Message($"nothing to resume in {WorkDir}: starting from iteration 0");
         if (start == 0) File.Delete(LogPath);
-        observer?.Message($"{Config.Name}: {train.Name} ({train.Count} tiles, {train.Bands} bands) -> {tree} {ExperimentConfig.ModeName(Config.Model.Mode)}; " +
-            $"{spec.Backbone} + {spec.Head} ({model.TrainableParameters().Sum(p => (long)p.Parameter.Numel):N0} trainable parameters); batch {Config.Run.BatchSize}; {Engine.Threads} threads");
+        observer?.Message($"{Config.Name}: {train.Name} ({Plural.Of(train.Count, "tile")}, {Plural.Of(train.Bands, "band")}) -> {tree} {ExperimentConfig.ModeName(Config.Model.Mode)}; " +
+            $"{spec.Backbone} + {spec.Head} ({model.TrainableParameters().Sum(p => (long)p.Parameter.Numel):N0} trainable parameters); batch {Config.Run.BatchSize}; {Plural.Of(Engine.Threads, "thread")}");
 
         string bestMetric = Config.Run.BestMetric.Length > 0 ? Config.Run.BestMetric : $"L{tree.Depth}.miou";
         HierarchicalMetrics? last = null;
