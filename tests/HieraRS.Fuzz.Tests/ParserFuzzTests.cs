@@ -6,6 +6,7 @@ using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Training;
 using HieraRS.NN;
+using HieraRS.NN.Import;
 using HieraRS.Tensors;
 using HieraRS.Testing;
 
@@ -100,4 +101,17 @@ public class ParserFuzzTests
         // the 8-byte length and the JSON header: the data after it is any bytes by design
         Fuzz<InvalidDataException>([seed], "model.safetensors", p => SafeTensors.Load(p), s => 8 + (int)BitConverter.ToUInt64(s, 0));
     }
+
+    [Fact]
+    public void TorchCheckpoints() => Fuzz<InvalidDataException>(
+        Seeds("tests/fixtures/import/mmseg_nested_legacy.pt", "tests/fixtures/import/small_zip.pt", "tests/fixtures/import/evil_os_system.pt"),
+        "weights.pt", p => WeightFile.ReadAll(p));
+
+    [Fact]
+    public void OnnxModels() => Fuzz<InvalidDataException>(
+        Seeds("tests/fixtures/import/tiny_conv_bn_fc.onnx"), "model.onnx", p =>
+        {
+            var m = OnnxWeights.ReadModel(p);
+            OnnxWeights.Initializers(m, p);
+        });
 }

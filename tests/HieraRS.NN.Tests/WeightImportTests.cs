@@ -80,7 +80,7 @@ public class WeightImportTests
                 catch (InvalidDataException e) { Assert.Contains(p, e.Message); }
             }
         }
-        Assert.Contains("is a directory", Assert.Throws<InvalidDataException>(() => WeightFile.ReadAll(dir)).Message);
+        Assert.Contains("is a folder", Assert.Throws<FileNotFoundException>(() => WeightFile.ReadAll(dir)).Message);
     }
 
     [Fact]

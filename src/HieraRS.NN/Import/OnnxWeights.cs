@@ -26,8 +26,7 @@ public static class OnnxWeights
     /// <summary>Parses an ONNX file (the schema's own parser; a damaged file is an error naming it).</summary>
     public static ModelProto ReadModel(string path)
     {
-        if (Directory.Exists(path)) throw new InvalidDataException($"{path}: is a directory, not an ONNX model");
-        using var fs = File.OpenRead(path);
+        using var fs = InputFile.OpenRead(path, "ONNX model");
         if (fs.Length > int.MaxValue) throw new InvalidDataException($"{path}: ONNX files over 2 GB keep their weights outside the file; not supported");
         try
         {
@@ -54,25 +53,26 @@ public static class OnnxWeights
         long numel = shape.Aggregate(1L, (a, b) => a * b);
         if (numel > Array.MaxLength) throw new InvalidDataException($"{path}: initializer {t.Name} is too large");
         if (t.DataLocation == TensorProto.Types.DataLocation.External) throw new InvalidDataException($"{path}: initializer {t.Name} is stored outside the file; not supported");
-        var r = Tensor.Empty(shape);
-        var dst = r.Span;
         var type = (TensorProto.Types.DataType)t.DataType;
-        if (!t.RawData.IsEmpty)
+        if (t.RawData.IsEmpty)
         {
-            var (dtype, size) = type switch
-            {
-                TensorProto.Types.DataType.Float => (DType.F32, 4), TensorProto.Types.DataType.Float16 => (DType.F16, 2),
-                TensorProto.Types.DataType.Bfloat16 => (DType.BF16, 2), TensorProto.Types.DataType.Int64 => (DType.I64, 8),
-                TensorProto.Types.DataType.Int32 => (DType.I32, 4),
-                _ => throw new InvalidDataException($"{path}: initializer {t.Name} has data type {type}, not a float or integer tensor"),
-            };
-            if (t.RawData.Length != numel * size) throw new InvalidDataException($"{path}: initializer {t.Name} holds {t.RawData.Length} bytes, its shape needs {numel * size}");
-            SafeTensors.Decode(t.RawData.Span, dtype, dst);
+            // typed fields: checked against the shape before anything of the shape's size is allocated
+            var values = t.FloatData.Count == numel ? t.FloatData.ToArray()
+                : t.DoubleData.Count == numel ? t.DoubleData.Select(v => (float)v).ToArray()
+                : t.Int64Data.Count == numel ? t.Int64Data.Select(v => (float)v).ToArray()
+                : numel == 0 ? [] : throw new InvalidDataException($"{path}: initializer {t.Name} holds no data for its {numel} elements");
+            return Tensor.FromArray(values, shape);
         }
-        else if (t.FloatData.Count == numel) for (int i = 0; i < numel; i++) dst[i] = t.FloatData[i];
-        else if (t.DoubleData.Count == numel) for (int i = 0; i < numel; i++) dst[i] = (float)t.DoubleData[i];
-        else if (t.Int64Data.Count == numel) for (int i = 0; i < numel; i++) dst[i] = t.Int64Data[i];
-        else if (numel > 0) throw new InvalidDataException($"{path}: initializer {t.Name} holds no data for its {numel} elements");
+        var (dtype, size) = type switch
+        {
+            TensorProto.Types.DataType.Float => (DType.F32, 4), TensorProto.Types.DataType.Float16 => (DType.F16, 2),
+            TensorProto.Types.DataType.Bfloat16 => (DType.BF16, 2), TensorProto.Types.DataType.Int64 => (DType.I64, 8),
+            TensorProto.Types.DataType.Int32 => (DType.I32, 4),
+            _ => throw new InvalidDataException($"{path}: initializer {t.Name} has data type {type}, not a float or integer tensor"),
+        };
+        if (t.RawData.Length != numel * size) throw new InvalidDataException($"{path}: initializer {t.Name} holds {t.RawData.Length} bytes, its shape needs {numel * size}");
+        var r = Tensor.Empty(shape);
+        SafeTensors.Decode(t.RawData.Span, dtype, r.Span);
         return r;
     }
 

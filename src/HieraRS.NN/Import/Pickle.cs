@@ -108,15 +108,15 @@ public sealed class Unpickler
                 case 'I': Push(IntLine(Line())); break;                         // INT (protocol 0)
                 case 'L': Push(Long0(Line())); break;                           // LONG (protocol 0)
                 case 'G': Push(BinaryPrimitives.ReadDoubleBigEndian(Take(8))); break;
-                case 'F': Push(double.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)); break;
+                case 'F': Push(double.TryParse(Line(), System.Globalization.CultureInfo.InvariantCulture, out double fv) ? fv : throw Bad("bad FLOAT line")); break;
                 case 'X': Push(Utf8(BinaryPrimitives.ReadUInt32LittleEndian(Take(4)))); break;
                 case '\x8c': Push(Utf8(Byte())); break;                         // SHORT_BINUNICODE
-                case '\x8d': Push(Utf8(checked((long)BinaryPrimitives.ReadUInt64LittleEndian(Take(8))))); break;
+                case '\x8d': Push(Utf8(Length8())); break;
                 case 'T': Push(Encoding.Latin1.GetString(Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))))); break; // BINSTRING
                 case 'U': Push(Encoding.Latin1.GetString(Take(Byte()))); break;  // SHORT_BINSTRING
                 case 'B': Push(Take(BinaryPrimitives.ReadUInt32LittleEndian(Take(4))).ToArray()); break;
                 case 'C': Push(Take(Byte()).ToArray()); break;                  // SHORT_BINBYTES
-                case '\x8e': Push(Take(checked((long)BinaryPrimitives.ReadUInt64LittleEndian(Take(8)))).ToArray()); break;
+                case '\x8e': Push(Take(Length8()).ToArray()); break;
                 case ')': Push(new PickleTuple([])); break;
                 case '\x85': Push(new PickleTuple([Pop()])); break;
                 case '\x86': { var b = Pop(); var a = Pop(); Push(new PickleTuple([a, b])); break; }
@@ -132,11 +132,11 @@ public sealed class Unpickler
                 case 'u': { var items = PopMark(); SetItems(AsDict(Top), items); break; }
                 case 'q': memo[Byte()] = Top; break;                            // BINPUT
                 case 'r': memo[BinaryPrimitives.ReadUInt32LittleEndian(Take(4))] = Top; break;
-                case 'p': memo[long.Parse(Line())] = Top; break;                // PUT
+                case 'p': memo[LineNumber()] = Top; break;                // PUT
                 case '\x94': memo[memo.Count] = Top; break;                     // MEMOIZE
                 case 'h': Push(Memo(Byte())); break;                            // BINGET
                 case 'j': Push(Memo(BinaryPrimitives.ReadUInt32LittleEndian(Take(4)))); break;
-                case 'g': Push(Memo(long.Parse(Line()))); break;
+                case 'g': Push(Memo(LineNumber())); break;
                 case 'c': { string m = Line(); Push(Global(m, Line())); break; } // GLOBAL
                 case '\x93': { var n = Pop(); var m = Pop(); Push(Global(m as string ?? throw Bad("STACK_GLOBAL without a module name"), n as string ?? throw Bad("STACK_GLOBAL without a name"))); break; }
                 case 'R': { var args = Pop(); var f = Pop(); Push(Call(f, args)); break; }  // REDUCE
@@ -153,6 +153,11 @@ public sealed class Unpickler
             }
         }
     }
+
+    /// <summary>An 8-byte length; one beyond what a long holds is certainly beyond the data (Take refuses it).</summary>
+    long Length8() => (long)Math.Min(BinaryPrimitives.ReadUInt64LittleEndian(Take(8)), long.MaxValue);
+
+    long LineNumber() => long.TryParse(Line(), out long v) ? v : throw Bad("bad memo index line");
 
     object? Memo(long k) => memo.TryGetValue(k, out var v) ? v : throw Bad($"memo entry {k} read before it was written");
 
@@ -201,7 +206,7 @@ public sealed class Unpickler
         if (f is not PickleGlobal g) throw Bad($"REDUCE calls a {Describe(f)}");
         if (args is not PickleTuple t) throw Bad($"REDUCE of {g} without an argument tuple");
         try { return Reduce(g, t.Items); }
-        catch (Exception e) when (e is InvalidCastException or IndexOutOfRangeException or ArgumentException or OverflowException)
+        catch (Exception e) when (e is InvalidCastException or IndexOutOfRangeException or ArgumentException or OverflowException or FormatException or KeyNotFoundException)
         {
             throw Bad($"{g} called with unexpected arguments ({e.Message})");
         }

@@ -49,11 +49,14 @@ public static class TorchCheckpoint
     /// <summary>Every tensor in the file, named by its path through the checkpoint's dicts ("state_dict.conv1.weight").</summary>
     public static StateDict Load(string path)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new FileNotFoundException(Directory.Exists(path) ? $"{path}: is a directory, not a checkpoint file" : $"{path}: no such file", path);
         byte[] head = new byte[4];
-        using (var fs = File.OpenRead(path)) fs.ReadAtLeast(head, 4, throwOnEndOfStream: false);
-        object? root = head.AsSpan().StartsWith(ZipMagic) ? LoadZip(path) : LoadLegacy(path);
+        using (var fs = InputFile.OpenRead(path, "torch.save checkpoint")) fs.ReadAtLeast(head, 4, throwOnEndOfStream: false);
+        object? root;
+        try { root = head.AsSpan().StartsWith(ZipMagic) ? LoadZip(path) : LoadLegacy(path); }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: damaged archive ({e.Message})"); // System.IO.Compression's own words
+        }
         var sd = new StateDict();
         Collect(root, "", sd, path);
         if (sd.Count == 0) throw new InvalidDataException($"{path}: holds no tensors");
@@ -69,10 +72,13 @@ public static class TorchCheckpoint
         var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') <= 1)
             ?? throw new InvalidDataException($"{path}: a zip without data.pkl is not a torch.save file");
         string prefix = pkl.FullName[..^"data.pkl".Length];
+        long fileLength = new FileInfo(path).Length;
         byte[] Entry(string name)
         {
             var e = zip.GetEntry(prefix + name) ?? throw new InvalidDataException($"{path}: the pickle refers to {prefix}{name}, which the archive lacks");
-            if (e.Length > Array.MaxLength) throw new InvalidDataException($"{path}: entry {e.FullName} is too large");
+            // sizes come from the archive's directory: checked against the file (deflate expands at most 1032:1)
+            if (e.CompressedLength > fileLength || e.Length > Math.Max(e.CompressedLength, 1) * 1032 || e.Length > Array.MaxLength)
+                throw new InvalidDataException($"{path}: entry {e.FullName} claims {e.Length:N0} bytes from {e.CompressedLength:N0} stored; corrupt");
             var b = new byte[e.Length];
             try { using var s = e.Open(); s.ReadExactly(b); }
             catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException) { throw new InvalidDataException($"{path}: entry {e.FullName} is corrupt ({ex.Message})"); }
@@ -127,7 +133,7 @@ public static class TorchCheckpoint
             if (t.Items.Length > 5 && t.Items[5] is PickleTuple view)
             {
                 var v = new Storage($"{s.Key}/{view.Items[0]}", s.Kind, s.ElementSize);
-                views.Add((v, s, Convert.ToInt64(view.Items[1])));
+                views.Add((v, s, view.Items.Length > 1 && view.Items[1] is long off ? off : throw new InvalidDataException($"{path}: a storage view without an integer offset")));
                 return v;
             }
             return s;
@@ -140,14 +146,18 @@ public static class TorchCheckpoint
             long count = BinaryPrimitives.ReadInt64LittleEndian(data.AsSpan(at, 8));
             at += 8;
             var s = storages.TryGetValue(key, out var found) ? found : throw new InvalidDataException($"{path}: storage {key} is listed but never used");
-            long n = count * s.ElementSize;
-            if (count < 0 || n > data.Length - at) throw new InvalidDataException($"{path}: storage {key} runs past the end of the file; truncated");
-            int begin = at;
-            s.Bytes = () => data.AsSpan(begin, (int)n).ToArray();
-            at += (int)n;
+            if (count < 0 || count > (data.Length - at) / s.ElementSize) throw new InvalidDataException($"{path}: storage {key} runs past the end of the file; truncated");
+            int begin = at, n = (int)count * s.ElementSize;
+            s.Bytes = () => data.AsSpan(begin, n).ToArray();
+            at += n;
         }
         foreach (var (v, r, off) in views)
-            v.Bytes = () => r.Bytes().AsSpan((int)(off * r.ElementSize)).ToArray();
+            v.Bytes = () =>
+            {
+                var rb = r.Bytes();
+                return off >= 0 && off * r.ElementSize <= rb.Length ? rb.AsSpan((int)(off * r.ElementSize)).ToArray()
+                    : throw new InvalidDataException($"{path}: a view of storage {r.Key} starts at element {off}, beyond its {rb.Length / r.ElementSize}");
+            };
         return Materialise(root, path);
     }
 
@@ -156,7 +166,8 @@ public static class TorchCheckpoint
         if (t.Items.Length < 5 || t.Items[0] is not "storage" || t.Items[1] is not PickleGlobal type)
             throw new InvalidDataException($"{path}: a persistent id that is not a storage reference");
         string key = t.Items[2]?.ToString() ?? throw new InvalidDataException($"{path}: a storage without a key");
-        var (kind, size) = StorageTypes[type.Name];
+        var (kind, size) = type.Module == "torch" && StorageTypes.TryGetValue(type.Name, out var st) ? st
+            : throw new InvalidDataException($"{path}: storage {key} has the type {type}, not a torch storage class");
         if (!storages.TryGetValue(key, out var s)) storages[key] = s = new Storage(key, kind, size);
         return s;
     }
@@ -212,6 +223,8 @@ public static class TorchCheckpoint
             if (numel > Array.MaxLength) throw new InvalidDataException($"{path}: tensor of storage {r.Storage.Key} is too large");
             if (r.Size[d] > 0) last += (r.Size[d] - 1) * r.Stride[d];
         }
+        if (numel > Math.Max(stored, 1 << 24))
+            throw new InvalidDataException($"{path}: tensor of storage {r.Storage.Key} expands {stored} stored values to {numel}; refused as corrupt");
         if (numel > 0 && (r.Offset < 0 || last >= stored))
             throw new InvalidDataException($"{path}: tensor of storage {r.Storage.Key} reaches element {last}, the storage holds {stored}; truncated or corrupt");
         var t = Tensor.Empty(r.Size);

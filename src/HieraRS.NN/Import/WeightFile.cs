@@ -37,11 +37,9 @@ public static class WeightFile
     /// <summary>Every tensor of a safetensors or torch.save file, under its names in the file.</summary>
     public static StateDict ReadAll(string path)
     {
-        if (Directory.Exists(path)) throw new InvalidDataException($"{path}: is a directory, not a weight file");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such weight file", path);
         var head = new byte[9];
         int n;
-        using (var fs = File.OpenRead(path)) n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        using (var fs = InputFile.OpenRead(path, "weight file")) n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         if (TorchCheckpoint.Sniff(head.AsSpan(0, n))) return TorchCheckpoint.Load(path);
         if (n == 9 && head[8] == (byte)'{') return SafeTensors.Load(path).Tensors;
         if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
