@@ -4,6 +4,7 @@ using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Inference;
 using HieraRS.Domain.Metrics;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.Domain.Visual;
 using HieraRS.Tensors;
@@ -84,8 +85,7 @@ static class TrainCommands
         {
             var ck = Checkpoint.Load(pr.GetValue(checkpoint)!);
             var cfg = pr.GetValue(config) is { } c ? ExperimentConfig.Load(c)
-                : ck.Metadata.TryGetValue("config", out var text) ? ExperimentConfig.Parse(text, ck.Metadata.GetValueOrDefault("config_source", "checkpoint"),
-                    Path.GetDirectoryName(Path.GetFullPath(ck.Metadata.GetValueOrDefault("config_source", ".")))!)
+                : ck.Run is { } run ? ExperimentConfig.Of(run)
                 : throw new ArgumentException("the checkpoint stores no config: give --config");
             var spec = cfg.Val ?? cfg.Train;
             if (pr.GetValue(root) is { } r) spec = spec with { Root = Path.GetFullPath(r) };

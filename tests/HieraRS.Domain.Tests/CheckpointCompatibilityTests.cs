@@ -1,7 +1,9 @@
 using HieraRS.Domain.Models;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.NN;
 using HieraRS.Tensors;
+using HieraRS.Testing;
 
 namespace HieraRS.Domain.Tests;
 
@@ -39,5 +41,19 @@ public class CheckpointCompatibilityTests
             double worst = e.Zip(a, (u, v) => Math.Abs(u - v)).Max();
             Assert.True(worst <= 1e-6, $"{name}: level {l + 1} logits differ by up to {worst:G3}");
         }
+    }
+
+    [Theory]
+    [InlineData("bhccm")]
+    [InlineData("translu")]
+    public void ResavedCheckpointsStoreWhatTheEarlierBuildStored(string name)
+    {
+        var ck = Checkpoint.Load(Fixture(name));
+        string path = Path.Combine(SharedData.TempDir(), name + ".safetensors");
+        ck.Save(path);
+        var again = SafeTensors.Load(path).Metadata;
+        Assert.Equal(ck.Metadata.Keys.Order(), again.Keys.Order());
+        foreach (var (k, v) in ck.Metadata)
+            if (k is not ("hierars.version" or "dotnet")) Assert.Equal(v, again[k]);
     }
 }

@@ -1,3 +1,4 @@
+using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Tensors;
 

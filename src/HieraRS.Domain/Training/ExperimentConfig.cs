@@ -2,97 +2,13 @@ using HieraRS.Domain.Config;
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Losses;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Models;
 using HieraRS.NN;
 using HieraRS.Tensors;
 using YamlDotNet.RepresentationModel;
 
 namespace HieraRS.Domain.Training;
-
-/// <summary>The network: backbone, decode head with the hierarchical classifier, optional auxiliary head.</summary>
-public sealed record ModelSpec
-{
-    public static readonly string[] Backbones = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet50_v1c", "resnet101_v1c",
-        "convnext_atto", "convnext_femto", "convnext_pico", "convnext_nano", "convnext_tiny", "convnext_small", "convnext_base", "convnext_large"];
-    public static readonly string[] Heads = ["uper", "fcn", "aspp"];
-    public string Backbone { get; init; } = "resnet18";
-    public string Head { get; init; } = "uper";
-    public int Channels { get; init; } = 128;
-    public int[] PoolScales { get; init; } = [1, 2, 3, 6];
-    /// <summary>DeepLabV3+ (aspp): ASPP dilations and the width of the stage-1 projection.</summary>
-    public int[] Dilations { get; init; } = [1, 12, 24, 36];
-    public int C1Channels { get; init; } = 48;
-    public float Dropout { get; init; } = 0.1f;
-    public BhccmMode Mode { get; init; } = BhccmMode.BidirectionalResidual;
-    public bool MergeRelu { get; init; }
-    /// <summary>Auxiliary FCN head on stage 3 (flat, finest level): channels and loss weight; 0 channels = none.</summary>
-    public int AuxChannels { get; init; }
-    public double AuxWeight { get; init; } = 0.4;
-    /// <summary>ResNet output stride (32, 16 or 8: dilated last stages, as DeepLabV3+ uses 8).</summary>
-    public int OutputStride { get; init; } = 32;
-    /// <summary>ConvNeXt stochastic depth, rising linearly to this rate over the blocks.</summary>
-    public float DropPathRate { get; init; }
-    /// <summary>Safetensors weights loaded where names and shapes match (e.g. an ImageNet backbone).</summary>
-    public string? Pretrained { get; init; }
-
-    /// <summary>The spec as stored in checkpoint metadata.</summary>
-    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
-    {
-        ["backbone"] = Backbone, ["head"] = Head, ["channels"] = Channels, ["pool_scales"] = PoolScales,
-        ["dropout"] = Dropout, ["mode"] = ExperimentConfig.ModeName(Mode), ["merge_relu"] = MergeRelu,
-        ["aux_channels"] = AuxChannels, ["aux_weight"] = AuxWeight,
-        ["output_stride"] = OutputStride, ["drop_path_rate"] = DropPathRate,
-        ["dilations"] = Dilations, ["c1_channels"] = C1Channels,
-    });
-
-    /// <summary>A spec from checkpoint metadata; keys added after the first checkpoints take their defaults when absent.</summary>
-    public static ModelSpec FromJson(string json, string where)
-    {
-        var m = System.Text.Json.JsonDocument.Parse(json).RootElement;
-        var defaults = new ModelSpec();
-        System.Text.Json.JsonElement? Opt(string key) => m.TryGetProperty(key, out var v) ? v : null;
-        System.Text.Json.JsonElement Req(string key) => Opt(key) ?? throw new InvalidDataException($"{where}: the model description in its metadata has no '{key}'");
-        return new ModelSpec
-        {
-            Backbone = Req("backbone").GetString()!, Head = Req("head").GetString()!,
-            Channels = Req("channels").GetInt32(),
-            PoolScales = Opt("pool_scales")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.PoolScales,
-            Dropout = Opt("dropout")?.GetSingle() ?? defaults.Dropout, MergeRelu = Opt("merge_relu")?.GetBoolean() ?? false,
-            Mode = ExperimentConfig.ParseModeName(Req("mode").GetString()!),
-            AuxChannels = Opt("aux_channels")?.GetInt32() ?? 0, AuxWeight = Opt("aux_weight")?.GetDouble() ?? defaults.AuxWeight,
-            OutputStride = Opt("output_stride")?.GetInt32() ?? defaults.OutputStride, DropPathRate = Opt("drop_path_rate")?.GetSingle() ?? 0,
-            Dilations = Opt("dilations")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.Dilations,
-            C1Channels = Opt("c1_channels")?.GetInt32() ?? defaults.C1Channels,
-        };
-    }
-
-    public Segmentor Build(ClassHierarchy tree, int bands)
-    {
-        Module backbone = Backbone switch
-        {
-            _ when Backbone.StartsWith("convnext_") => ConvNeXt.Create(Backbone["convnext_".Length..], bands, DropPathRate),
-            _ when Backbone.StartsWith("resnet") && int.TryParse(Backbone["resnet".Length..].Replace("_v1c", ""), out int depth) =>
-                new ResNet(depth, bands, deepStem: Backbone.EndsWith("_v1c"), outputStride: OutputStride),
-            _ => throw new ArgumentException($"unknown backbone '{Backbone}' ({string.Join(", ", Backbones)})"),
-        };
-        var outChannels = ((IBackbone)backbone).OutChannels;
-        var counts = tree.ClassCounts;
-        DecodeHead head = Head switch
-        {
-            "uper" => new UPerHead(outChannels, Channels, counts, Mode, PoolScales, Dropout, MergeRelu),
-            "fcn" => new FcnHead(outChannels[^1], Channels, counts, inIndex: 3, numConvs: 2, concatInput: true, mode: Mode, dropout: Dropout),
-            "aspp" => new DepthwiseSeparableAsppHead(outChannels, Channels, counts, Mode, Dilations, C1Channels, Dropout, MergeRelu),
-            _ => throw new ArgumentException($"unknown head '{Head}' ({string.Join(", ", Heads)})"),
-        };
-        var aux = AuxChannels > 0 ? new FcnHead(outChannels[2], AuxChannels, [counts[^1]], inIndex: 2, dropout: Dropout) : null;
-        var model = new Segmentor(backbone, head, aux);
-        if (Pretrained is { } p)
-        {
-            if (model.LoadMatching(SafeTensors.Load(p).Tensors) == 0) throw new InvalidDataException($"{p}: no tensor matches the model's names and shapes");
-        }
-        return model;
-    }
-}
 
 /// <summary>Optimizer: AdamW or SGD; no weight decay on biases, norms and BHCCM scalars.</summary>
 public sealed record OptimizerSpec
@@ -204,6 +120,10 @@ public sealed record ExperimentConfig
     public static ExperimentConfig Load(string path) =>
         Parse(File.ReadAllText(path), Path.GetFullPath(path), Path.GetDirectoryName(Path.GetFullPath(path))!);
 
+    /// <summary>The config a checkpoint was trained with, read as it was written (relative paths from where it was).</summary>
+    public static ExperimentConfig Of(RunRecord run) =>
+        Parse(run.ConfigText, run.ConfigSource, Path.GetDirectoryName(Path.GetFullPath(run.ConfigSource))!);
+
     public static ExperimentConfig Parse(string text, string source, string baseDir)
     {
         var r = new YamlReader(source);
@@ -221,29 +141,11 @@ public sealed record ExperimentConfig
         {
             var m = r.Mapping(mn, "'model'");
             if (transfer is not null) r.AllowedKeys(m, "mode", "dropout"); // the architecture comes from the source checkpoint
-            r.AllowedKeys(m, "backbone", "head", "channels", "pool_scales", "dropout", "mode", "merge_relu", "auxiliary", "pretrained",
-                "output_stride", "drop_path_rate", "dilations", "c1_channels");
-            model = new ModelSpec
+            r.AllowedKeys(m, [.. ModelSpec.Schema.Keys, "pretrained"]);
+            model = ModelSpec.Schema.FromYaml(r, m, model) with
             {
-                Backbone = r.Choice(m, "backbone", "resnet18", ModelSpec.Backbones),
-                Head = r.Choice(m, "head", "uper", ModelSpec.Heads),
-                Channels = r.OptionalInt(m, "channels", 128, 1, 4096),
-                PoolScales = r.Node(m, "pool_scales") is { } ps ? r.Doubles(ps, "'pool_scales'").Select(v => (int)v).ToArray() : [1, 2, 3, 6],
-                Dilations = r.Node(m, "dilations") is { } dn ? r.Doubles(dn, "'dilations'").Select(v => (int)v).ToArray() : [1, 12, 24, 36],
-                C1Channels = r.OptionalInt(m, "c1_channels", 48, 0, 4096),
-                Dropout = (float)r.OptionalDouble(m, "dropout", 0.1, 0, 0.99),
-                Mode = ParseMode(r, m),
-                MergeRelu = r.OptionalBool(m, "merge_relu", false),
-                OutputStride = r.Choice(m, "output_stride", "32", "32", "16", "8") switch { "16" => 16, "8" => 8, _ => 32 },
-                DropPathRate = (float)r.OptionalDouble(m, "drop_path_rate", 0, 0, 1),
                 Pretrained = r.OptionalScalar(m, "pretrained") is { } pre ? Path.GetFullPath(Path.Combine(baseDir, pre)) : null,
             };
-            if (r.Node(m, "auxiliary") is { } aux)
-            {
-                var am = r.Mapping(aux, "'auxiliary'");
-                r.AllowedKeys(am, "channels", "weight");
-                model = model with { AuxChannels = r.OptionalInt(am, "channels", 256, 1, 4096), AuxWeight = r.OptionalDouble(am, "weight", 0.4, 0, 100) };
-            }
         }
 
         var loss = LossKind.Hsc;
@@ -256,11 +158,7 @@ public sealed record ExperimentConfig
             if (r.Node(m, "class_weights") is { } cw)
                 classWeights = (cw as YamlSequenceNode ?? throw r.Error(cw, "'class_weights' must be a list with one entry per level (a list of weights or null)"))
                     .Children.Select(c => c is YamlScalarNode { Value: null or "null" or "~" } ? null : r.Doubles(c, "a level's class weights")).ToArray();
-            loss = r.Choice(m, "type", "hsc", "hsc", "hce", "class_count_ce", "flat", "tree_min", "tree_min_focal") switch
-            {
-                "hce" => LossKind.Hce, "class_count_ce" => LossKind.ClassCountCe, "flat" => LossKind.Flat,
-                "tree_min" or "tree_min_focal" => LossKind.TreeMin, _ => LossKind.Hsc,
-            };
+            loss = ModelRegistry.Losses[r.Choice(m, "type", "hsc", [.. ModelRegistry.Losses.Keys])];
             alpha = loss == LossKind.TreeMin ? r.OptionalDouble(m, "weight", 1.0, 0, 1000) : r.OptionalDouble(m, "alpha", alpha, 0, 1000);
             gamma = r.OptionalScalar(m, "type") == "tree_min_focal" ? r.OptionalDouble(m, "gamma", 2.0, 0, 100) : 0;
         }
@@ -328,21 +226,4 @@ public sealed record ExperimentConfig
             Optimizer = opt, Schedule = sched, Run = run, Transfer = transfer, Text = text, Source = source,
         };
     }
-
-    static BhccmMode ParseMode(YamlReader r, YamlMappingNode m) =>
-        ParseModeName(r.Choice(m, "mode", "bidirectional_residual", "flat", "independent", "coarse_to_fine", "fine_to_coarse", "bidirectional", "bidirectional_residual"));
-
-    public static BhccmMode ParseModeName(string name) => name switch
-    {
-        "flat" => BhccmMode.Flat, "independent" => BhccmMode.Independent, "coarse_to_fine" => BhccmMode.CoarseToFine,
-        "fine_to_coarse" => BhccmMode.FineToCoarse, "bidirectional" => BhccmMode.Bidirectional, "bidirectional_residual" => BhccmMode.BidirectionalResidual,
-        _ => throw new ArgumentException($"unknown BHCCM mode '{name}'"),
-    };
-
-    public static string ModeName(BhccmMode mode) => mode switch
-    {
-        BhccmMode.Flat => "flat", BhccmMode.Independent => "independent", BhccmMode.CoarseToFine => "coarse_to_fine",
-        BhccmMode.FineToCoarse => "fine_to_coarse", BhccmMode.Bidirectional => "bidirectional", _ => "bidirectional_residual",
-    };
-
 }
