@@ -5,6 +5,7 @@ using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Visual;
 using HieraRS.Geo;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Cli;

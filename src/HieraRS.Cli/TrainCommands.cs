@@ -7,6 +7,7 @@ using HieraRS.Domain.Metrics;
 using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.Domain.Visual;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Cli;

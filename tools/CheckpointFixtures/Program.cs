@@ -1,3 +1,4 @@
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.NN;
 using HieraRS.Tensors;

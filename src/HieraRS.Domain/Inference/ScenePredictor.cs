@@ -3,6 +3,7 @@ using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Models;
 using HieraRS.Domain.Modeling;
 using HieraRS.Geo;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Inference;

@@ -7,6 +7,7 @@ using HieraRS.Domain.Metrics;
 using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Models;
 using HieraRS.NN;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Training;
