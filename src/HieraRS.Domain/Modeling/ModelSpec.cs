@@ -1,3 +1,4 @@
+using HieraRS.Domain.Config;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Models;
 using HieraRS.NN;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using HieraRS.Domain.Config;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Models;
 

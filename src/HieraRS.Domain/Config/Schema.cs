@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
-using HieraRS.Domain.Config;
 using YamlDotNet.RepresentationModel;
 
-namespace HieraRS.Domain.Modeling;
+namespace HieraRS.Domain.Config;
 
 /// <summary>
 /// One key of a settings record as a YAML config and a checkpoint's JSON metadata know it. Every reader
