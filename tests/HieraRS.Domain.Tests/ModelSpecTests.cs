@@ -2,6 +2,7 @@ using HieraRS.Domain.Config;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Models;
+using HieraRS.Domain.Training;
 
 namespace HieraRS.Domain.Tests;
 
@@ -71,5 +72,25 @@ public class ModelSpecTests
         Assert.Equal([4, 9, 18], model.Source.Head.ClassCounts);
         Assert.Equal([2, 2, 4], model.Head.ClassCounts);
         Assert.Same(options, model.Options);
+    }
+
+    static ExperimentConfig Experiment(string sections) =>
+        ExperimentConfig.Parse("data:\n  train: {type: synthetic, hierarchy: mm5b, count: 1, size: 32}\n" + sections, "e.yaml", ".");
+
+    [Fact]
+    public void OptimizerAndScheduleDefaultsFollowTheOptimizerType()
+    {
+        var adamw = Experiment("");
+        Assert.Equal(("adamw", 1e-4, 0.05, 0.9, 0.999), (adamw.Optimizer.Type, adamw.Optimizer.Lr, adamw.Optimizer.WeightDecay, adamw.Optimizer.Beta1, adamw.Optimizer.Beta2));
+        Assert.Equal((0L, 1e-6, 1.0, 0.0), (adamw.Schedule.Warmup, adamw.Schedule.WarmupRatio, adamw.Schedule.Power, adamw.Schedule.MinLr));
+        var sgd = Experiment("optimizer: {type: SGD, momentum: 0.8}\nschedule: {warmup: 5, power: 0.9}");
+        Assert.Equal(("sgd", 0.01, 5e-4, 0.8, 12), (sgd.Optimizer.Type, sgd.Optimizer.Lr, sgd.Optimizer.WeightDecay, sgd.Optimizer.Momentum, sgd.Optimizer.DecayLayers));
+        Assert.Equal((5L, 0.9), (sgd.Schedule.Warmup, sgd.Schedule.Power));
+        var betas = Experiment("optimizer: {betas: [0.8, 0.99], lr: 0.003}");
+        Assert.Equal((0.8, 0.99, 0.003, 0.05), (betas.Optimizer.Beta1, betas.Optimizer.Beta2, betas.Optimizer.Lr, betas.Optimizer.WeightDecay));
+        var e = Assert.Throws<ConfigException>(() => Experiment("optimizer: {betas: [0.8, 0.9, 0.99]}"));
+        Assert.Equal("e.yaml:3: 'betas' must be [beta1, beta2]", e.Message);
+        e = Assert.Throws<ConfigException>(() => Experiment("schedule: {warmup_ratio: 2}"));
+        Assert.Equal("e.yaml:3: 'warmup_ratio' must be in [0, 1], got 2", e.Message);
     }
 }

@@ -28,6 +28,31 @@ public sealed record OptimizerSpec
     /// <summary>MMSeg's num_layers of that constructor (12 in the ConvNeXt configs).</summary>
     public int DecayLayers { get; init; } = 12;
 
+    /// <summary>SGD's defaults where they differ from AdamW's.</summary>
+    public static readonly OptimizerSpec Sgd = new() { Type = "sgd", Lr = 0.01, WeightDecay = 5e-4 };
+
+    /// <summary>The keys of a config's <c>optimizer</c> section besides <c>type</c>, which picks the defaults (<see cref="Sgd"/> or AdamW's).</summary>
+    public static readonly Schema<OptimizerSpec> Schema = new(
+        Fields<OptimizerSpec>.Double("lr", o => o.Lr, (o, v) => o with { Lr = v }, 0, 10),
+        Fields<OptimizerSpec>.Double("weight_decay", o => o.WeightDecay, (o, v) => o with { WeightDecay = v }, 0, 10),
+        Fields<OptimizerSpec>.Double("momentum", o => o.Momentum, (o, v) => o with { Momentum = v }, 0, 1),
+        new Field<OptimizerSpec>
+        {
+            Key = "betas",
+            FromYaml = (r, m, o) =>
+            {
+                if (r.Node(m, "betas") is not { } n) return o;
+                var b = r.Doubles(n, "'betas'");
+                return b.Length == 2 ? o with { Beta1 = b[0], Beta2 = b[1] } : throw r.Error(m, "'betas' must be [beta1, beta2]");
+            },
+            ToJson = (o, d) => d["betas"] = new[] { o.Beta1, o.Beta2 },
+            FromJson = (e, o, _) => e.TryGetProperty("betas", out var b) ? o with { Beta1 = b[0].GetDouble(), Beta2 = b[1].GetDouble() } : o,
+        },
+        Fields<OptimizerSpec>.Double("clip_grad", o => o.ClipGrad, (o, v) => o with { ClipGrad = v }, 0, double.PositiveInfinity),
+        Fields<OptimizerSpec>.Double("head_lr_mult", o => o.HeadLrMult, (o, v) => o with { HeadLrMult = v }, 0, 1000),
+        Fields<OptimizerSpec>.Double("layer_decay", o => o.LayerDecay, (o, v) => o with { LayerDecay = v }, 0, 1),
+        Fields<OptimizerSpec>.Int("decay_layers", o => o.DecayLayers, (o, v) => o with { DecayLayers = v }, 1, 1000));
+
     /// <summary>
     /// Stage id of a parameter for stage-wise decay, as MMSeg's get_stage_id_for_convnext (extended to
     /// ResNet): stem and downsampling layers 0, stage i (0-based) i + 1, everything else (the heads) the last id.
@@ -69,6 +94,13 @@ public sealed record ScheduleSpec
     public double Power { get; init; } = 1.0;
     public double MinLr { get; init; }
 
+    /// <summary>The keys of a config's <c>schedule</c> section.</summary>
+    public static readonly Schema<ScheduleSpec> Schema = new(
+        Fields<ScheduleSpec>.Int("warmup", s => (int)s.Warmup, (s, v) => s with { Warmup = v }, 0, int.MaxValue),
+        Fields<ScheduleSpec>.Double("warmup_ratio", s => s.WarmupRatio, (s, v) => s with { WarmupRatio = v }, 0, 1),
+        Fields<ScheduleSpec>.Double("power", s => s.Power, (s, v) => s with { Power = v }, 0, 100),
+        Fields<ScheduleSpec>.Double("min_lr", s => s.MinLr, (s, v) => s with { MinLr = v }, 0, double.PositiveInfinity));
+
     public ILrSchedule Build(long iterations)
     {
         ILrSchedule poly = new PolyLr(iterations, Power, MinLr, begin: Warmup);
@@ -76,7 +108,10 @@ public sealed record ScheduleSpec
     }
 }
 
-/// <summary>The iteration budget and what happens along it.</summary>
+/// <summary>
+/// The iteration budget and what happens along it. Without a <c>train</c> section: these values; with one,
+/// the evaluation and checkpoint intervals default to its iteration count (once, at the end).
+/// </summary>
 public sealed record TrainSpec
 {
     public long Iterations { get; init; } = 1000;
@@ -171,50 +206,31 @@ public sealed record ExperimentConfig
         if (r.Node(root, "optimizer") is { } on)
         {
             var m = r.Mapping(on, "'optimizer'");
-            r.AllowedKeys(m, "type", "lr", "weight_decay", "momentum", "betas", "clip_grad", "head_lr_mult", "layer_decay", "decay_layers");
-            string type = r.Choice(m, "type", "adamw", "adamw", "sgd");
-            var betas = r.Node(m, "betas") is { } b ? r.Doubles(b, "'betas'") : [0.9, 0.999];
-            if (betas.Length != 2) throw r.Error(m, "'betas' must be [beta1, beta2]");
-            opt = new OptimizerSpec
-            {
-                Type = type,
-                Lr = r.OptionalDouble(m, "lr", type == "sgd" ? 0.01 : 1e-4, 0, 10),
-                WeightDecay = r.OptionalDouble(m, "weight_decay", type == "sgd" ? 5e-4 : 0.05, 0, 10),
-                Momentum = r.OptionalDouble(m, "momentum", 0.9, 0, 1),
-                Beta1 = betas[0], Beta2 = betas[1],
-                ClipGrad = r.OptionalDouble(m, "clip_grad", 0, 0),
-                HeadLrMult = r.OptionalDouble(m, "head_lr_mult", 1, 0, 1000),
-                LayerDecay = r.OptionalDouble(m, "layer_decay", 1, 0, 1),
-                DecayLayers = r.OptionalInt(m, "decay_layers", 12, 1, 1000),
-            };
+            r.AllowedKeys(m, ["type", .. OptimizerSpec.Schema.Keys]);
+            string type = r.Choice(m, "type", opt.Type, opt.Type, OptimizerSpec.Sgd.Type);
+            opt = OptimizerSpec.Schema.FromYaml(r, m, type == OptimizerSpec.Sgd.Type ? OptimizerSpec.Sgd : opt);
         }
         var sched = new ScheduleSpec();
         if (r.Node(root, "schedule") is { } sn)
         {
             var m = r.Mapping(sn, "'schedule'");
-            r.AllowedKeys(m, "warmup", "warmup_ratio", "power", "min_lr");
-            sched = new ScheduleSpec
-            {
-                Warmup = r.OptionalInt(m, "warmup", 0, 0), WarmupRatio = r.OptionalDouble(m, "warmup_ratio", 1e-6, 0, 1),
-                Power = r.OptionalDouble(m, "power", 1.0, 0, 100), MinLr = r.OptionalDouble(m, "min_lr", 0, 0),
-            };
+            r.AllowedKeys(m, ScheduleSpec.Schema.Keys);
+            sched = ScheduleSpec.Schema.FromYaml(r, m, sched);
         }
-        var run = new TrainSpec
-        {
-            BatchSize = r.OptionalInt(data, "batch_size", 4, 1, 4096), Workers = r.OptionalInt(data, "workers", 2, 1, 64),
-        };
+        var run = new TrainSpec();
+        run = run with { BatchSize = r.OptionalInt(data, "batch_size", run.BatchSize, 1, 4096), Workers = r.OptionalInt(data, "workers", run.Workers, 1, 64) };
         if (r.Node(root, "train") is { } tn)
         {
             var m = r.Mapping(tn, "'train'");
             r.AllowedKeys(m, "iterations", "eval_interval", "checkpoint_interval", "log_interval", "best_metric");
-            long iters = r.OptionalInt(m, "iterations", 1000, 1);
+            long iters = r.OptionalInt(m, "iterations", (int)run.Iterations, 1);
             run = run with
             {
                 Iterations = iters,
                 EvalInterval = r.OptionalInt(m, "eval_interval", (int)Math.Min(iters, int.MaxValue), 1),
                 CheckpointInterval = r.OptionalInt(m, "checkpoint_interval", (int)Math.Min(iters, int.MaxValue), 1),
-                LogInterval = r.OptionalInt(m, "log_interval", 10, 1),
-                BestMetric = r.OptionalScalar(m, "best_metric") ?? "",
+                LogInterval = r.OptionalInt(m, "log_interval", run.LogInterval, 1),
+                BestMetric = r.OptionalScalar(m, "best_metric") ?? run.BestMetric,
             };
         }
         return new ExperimentConfig
