@@ -37,19 +37,22 @@ public sealed record TransferRecord
     public string? Init { get; init; }
     public required string SourceCheckpoint { get; init; }
     public long SourceIteration { get; init; }
-    public required TransLuSpec Source { get; init; }
+    public required ModelSpec SourceSpec { get; init; }
+    public required ClassHierarchy SourceHierarchy { get; init; }
+    /// <summary>TransLU's settings (a fine-tuning records the defaults).</summary>
+    public TransLuOptions Options { get; init; } = new();
 
     /// <summary>The TransLU variant of the target spec, or null when the transfer was a fine-tuning.</summary>
-    public TransLuSpec? TransLu => Method == TransLuMethod ? Source : null;
+    public TransLuSpec? TransLu => Method == TransLuMethod ? new TransLuSpec(SourceSpec, SourceHierarchy, Options) : null;
 
     public string ToJson()
     {
         var d = new Dictionary<string, object?> { ["method"] = Method, ["init"] = Init };
-        foreach (var (k, v) in TransLuSchema.Options.ToJsonObject(Source.Options)) d[k] = v;
+        foreach (var (k, v) in TransLuSchema.Options.ToJsonObject(Options)) d[k] = v;
         d["source_checkpoint"] = SourceCheckpoint;
         d["source_iteration"] = SourceIteration;
-        d["source_model"] = Source.Source.ToJson();
-        d["source_hierarchy"] = HierarchyWriter.ToYaml(Source.SourceHierarchy);
+        d["source_model"] = SourceSpec.ToJson();
+        d["source_hierarchy"] = HierarchyWriter.ToYaml(SourceHierarchy);
         return JsonSerializer.Serialize(d);
     }
 
@@ -64,9 +67,9 @@ public sealed record TransferRecord
             Init = d.TryGetProperty("init", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString() : null,
             SourceCheckpoint = d.TryGetProperty("source_checkpoint", out var c) ? c.GetString() ?? "" : "",
             SourceIteration = d.TryGetProperty("source_iteration", out var it) ? it.GetInt64() : 0,
-            Source = new TransLuSpec(ModelSpec.FromJson(Need("source_model"), where),
-                HierarchyLoader.Parse(Need("source_hierarchy"), $"{where} (source hierarchy)"),
-                TransLuSchema.Options.FromJson(d, new TransLuOptions(), where)),
+            SourceSpec = ModelSpec.FromJson(Need("source_model"), where),
+            SourceHierarchy = HierarchyLoader.Parse(Need("source_hierarchy"), $"{where} (source hierarchy)"),
+            Options = TransLuSchema.Options.FromJson(d, new TransLuOptions(), where),
         };
     }
 }

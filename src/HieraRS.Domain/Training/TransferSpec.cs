@@ -50,7 +50,7 @@ public sealed record TransferSpec
     {
         Method = Method, Init = Method == TransferRecord.TransLuMethod ? null : Init,
         SourceCheckpoint = Source, SourceIteration = source.Iteration,
-        Source = new TransLuSpec(source.Spec, source.Tree, Options),
+        SourceSpec = source.Spec, SourceHierarchy = source.Tree, Options = Options,
     };
 
     /// <summary>The model to train (<paramref name="target"/> from <see cref="TargetSpec"/>), initialised from the source as the method says.</summary>
