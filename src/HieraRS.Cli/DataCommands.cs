@@ -7,6 +7,7 @@ using HieraRS.Domain.Training;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Visual;
 using HieraRS.Geo;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Cli;

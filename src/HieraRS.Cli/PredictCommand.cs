@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using HieraRS.Domain.Inference;
-using HieraRS.Domain.Training;
+using HieraRS.Domain.Modeling;
 using HieraRS.Geo;
 
 namespace HieraRS.Cli;

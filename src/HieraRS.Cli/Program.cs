@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using System.CommandLine;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;

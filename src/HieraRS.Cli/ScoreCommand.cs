@@ -1,6 +1,7 @@
 using System.CommandLine;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Metrics;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Cli;

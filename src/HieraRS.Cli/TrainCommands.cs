@@ -4,8 +4,10 @@ using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Inference;
 using HieraRS.Domain.Metrics;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.Domain.Visual;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Cli;
@@ -84,8 +86,7 @@ static class TrainCommands
         {
             var ck = Checkpoint.Load(pr.GetValue(checkpoint)!);
             var cfg = pr.GetValue(config) is { } c ? ExperimentConfig.Load(c)
-                : ck.Metadata.TryGetValue("config", out var text) ? ExperimentConfig.Parse(text, ck.Metadata.GetValueOrDefault("config_source", "checkpoint"),
-                    Path.GetDirectoryName(Path.GetFullPath(ck.Metadata.GetValueOrDefault("config_source", ".")))!)
+                : ck.Run is { } run ? ExperimentConfig.Of(run)
                 : throw new ArgumentException("the checkpoint stores no config: give --config");
             var spec = cfg.Val ?? cfg.Train;
             if (pr.GetValue(root) is { } r) spec = spec with { Root = Path.GetFullPath(r) };

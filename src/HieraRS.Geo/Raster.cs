@@ -1,5 +1,5 @@
+using HieraRS.Platform;
 using System.Runtime.InteropServices;
-using HieraRS.Tensors;
 
 namespace HieraRS.Geo;
 

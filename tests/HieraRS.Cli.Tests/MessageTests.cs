@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using HieraRS.Geo;
 using HieraRS.Tensors;
 using HieraRS.Testing;

@@ -1,3 +1,4 @@
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Config;
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;

@@ -1,6 +1,7 @@
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Inference;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.Geo;
 using HieraRS.Tensors;

@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Data;

@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Config;
 using HieraRS.Tensors;
 using YamlDotNet.RepresentationModel;

@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Geo;
 using HieraRS.Tensors;

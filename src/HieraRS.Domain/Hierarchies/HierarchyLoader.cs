@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using System.Globalization;
 using System.Reflection;
 using HieraRS.Domain.Config;

@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
-using HieraRS.Domain.Losses;
+using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Models;
-using HieraRS.Domain.Training;
+using HieraRS.Domain.Modeling;
 using HieraRS.Geo;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Inference;
@@ -429,8 +430,8 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         }
         IntTensor[] labels;
         Tensor? confidence = null;
-        if (flat) labels = Decoding.Upward(tree, logits[0]);
-        else (labels, confidence) = Decoding.Jsps(tree, logits);
+        if (flat) labels = Decoder.Upward(tree, logits[0]);
+        else (labels, confidence) = Decoder.Jsps(tree, logits);
         if (flat && Options.Confidence)
             using (GradMode.NoGrad()) confidence = logits[0].Softmax(1).Max(1).Values;
         // nodata where the scene holds none: no window added weight there

@@ -1,3 +1,5 @@
+using HieraRS.Platform;
+using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Tensors;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using HieraRS.Domain.Visual;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Metrics;

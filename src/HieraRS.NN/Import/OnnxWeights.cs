@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using Google.Protobuf;
 using HieraRS.NN.Onnx;
 using HieraRS.Tensors;

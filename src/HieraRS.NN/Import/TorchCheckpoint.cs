@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Numerics;

@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using System.Text;
 using System.Text.RegularExpressions;
 using HieraRS.Tensors;

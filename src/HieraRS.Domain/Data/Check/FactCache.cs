@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using HieraRS.Tensors;

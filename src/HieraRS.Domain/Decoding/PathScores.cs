@@ -1,7 +1,8 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Tensors;
 
-namespace HieraRS.Domain.Losses;
+namespace HieraRS.Domain.Decoding;
 
 /// <summary>
 /// Joint scores of the valid root-to-leaf paths, s_t = sum_i log_softmax(Z_i)[t_i] (method.md §3-4),

@@ -1,4 +1,4 @@
-namespace HieraRS.Tensors;
+namespace HieraRS.Platform;
 
 /// <summary>
 /// Files a user names as input (checkpoints, configs, trees, lists, rasters), checked where they are

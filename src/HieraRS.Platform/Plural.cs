@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace HieraRS.Tensors;
+namespace HieraRS.Platform;
 
 /// <summary>Counts in messages with the noun in the right number: "1 scene", "2 scenes", "1 class", "3 classes".</summary>
 public static class Plural
