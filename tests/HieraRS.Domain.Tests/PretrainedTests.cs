@@ -1,4 +1,7 @@
+using HieraRS.Domain.Hierarchies;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Models;
+using HieraRS.Domain.Training;
 using HieraRS.NN.Import;
 using HieraRS.Tensors;
 using HieraRS.Testing;
@@ -61,5 +64,59 @@ public class OnnxImportErrorTests
         Assert.Contains(p, Assert.Throws<InvalidDataException>(() => OnnxWeights.Map(p, new ResNet(18, 3, stageBlocks: PretrainedBackbones.ImageNetResNet18Blocks))).Message);
         File.WriteAllText(p, "not a model");
         Assert.Contains(p, Assert.Throws<InvalidDataException>(() => OnnxWeights.ReadModel(p)).Message);
+    }
+}
+
+/// <summary>model.pretrained in experiment configs: sources, band rules, and the normalisation the weights expect.</summary>
+public class PretrainedConfigTests
+{
+    static ExperimentConfig Config(string model, int bands = 3) => ExperimentConfig.Parse($"""
+        name: p
+        data:
+          train: {"{"}type: synthetic, hierarchy: mm5b, count: 2, size: 32, bands: [{string.Join(", ", Enumerable.Range(1, bands))}]{"}"}
+        model: {model}
+        """, "p.yaml", AppContext.BaseDirectory);
+
+    static Segmentor Build(ExperimentConfig c, int bands) => (Segmentor)c.Model.Build(HierarchyLoader.Builtin("mm5b"), bands);
+
+    [Fact]
+    public void TheImageNetBackboneStartsFromItsWeightsWithRgbDataOnItsBgrChannels()
+    {
+        var c = Config("{backbone: resnet18_imagenet, head: fcn, channels: 8}");
+        Assert.Equal(PretrainedSpec.ImageNet, c.Model.Pretrained!.Source);
+        var model = Build(c, 3);
+        var report = c.Model.Pretrained.LoadInto(model, 3);
+        Assert.Single(report.Adapted);
+        var imagenet = PretrainedBackbones.ImageNetResNet18Weights();
+        var w = model.StateDict();
+        Assert.Equal(imagenet["layer4.2.conv2.weight"].ToArray(), w["backbone.layer4.2.conv2.weight"].ToArray());
+        // data band 0 (red) takes the weights' channel 2 (red of BGR), band 2 (blue) channel 0
+        var src = imagenet["conv1.weight"]; var dst = w["backbone.conv1.weight"];
+        Assert.Equal(src.Narrow(1, 2, 1).ToArray(), dst.Narrow(1, 0, 1).ToArray());
+        Assert.Equal(src.Narrow(1, 0, 1).ToArray(), dst.Narrow(1, 2, 1).ToArray());
+        // 0-255 minus the means of the package's mean image, in the data's band order; a fourth band takes their mean
+        var n = c.Model.Pretrained.ExpectedNormalization(4)!;
+        Assert.Equal([123.1516f, 115.9029f, 103.0626f, (123.1516f + 115.9029f + 103.0626f) / 3], n.Mean, (a, b) => Math.Abs(a - b) < 1e-3);
+        Assert.Equal([1f, 1f, 1f, 1f], n.Std);
+        Assert.Null(Config("{backbone: resnet18_imagenet, head: fcn, channels: 8, pretrained: none}").Model.Pretrained);
+    }
+
+    [Fact]
+    public void ATorchvisionFileLoadsIntoTheBackboneWithItsFirstLayerAdaptedToFourBands()
+    {
+        string pt = Path.Combine(AppContext.BaseDirectory, "fixtures", "import", "torchvision_resnet18_stem.pt");
+        var c = Config($"{{backbone: resnet18, head: fcn, channels: 8, pretrained: {{file: {pt}, bands: [0, 1, 2, mean]}}}}", 4);
+        var model = Build(c, 4);
+        var report = c.Model.Pretrained!.LoadInto(model, 4);
+        Assert.Contains("backbone.layer1.1.conv2.weight", report.Loaded); // torchvision's bare names, under backbone.
+        Assert.Empty(report.Skipped);
+        var src = WeightFile.Read(pt)["conv1.weight"];
+        var dst = model.StateDict()["backbone.conv1.weight"];
+        var mean = (src.Narrow(1, 0, 1) + src.Narrow(1, 1, 1) + src.Narrow(1, 2, 1)) / 3f;
+        Golden.AssertClose(src.Narrow(1, 1, 1) * 0.75f, dst.Narrow(1, 1, 1), 1e-6, "green, scaled by 3/4");
+        Golden.AssertClose(mean * 0.75f, dst.Narrow(1, 3, 1), 1e-6, "the fourth band: the mean filter, scaled by 3/4");
+        Assert.Null(c.Model.Pretrained.ExpectedNormalization(4)); // a file does not say; the data's normalisation holds
+        var bad = Config($"{{backbone: resnet18, head: fcn, channels: 8, pretrained: {{file: {pt}, bands: [0, 1]}}}}", 4);
+        Assert.Contains("names 2 bands, the data has 4", Assert.Throws<ArgumentException>(() => bad.Model.Pretrained!.LoadInto(Build(bad, 4), 4)).Message);
     }
 }

@@ -18,6 +18,7 @@ public static class ModelRegistry
     public static readonly OrderedDictionary<string, Func<ModelSpec, int, Module>> Backbones = new()
     {
         ["resnet18"] = ResNet(18), ["resnet34"] = ResNet(34), ["resnet50"] = ResNet(50), ["resnet101"] = ResNet(101),
+        ["resnet18_imagenet"] = (s, bands) => new Models.ResNet(18, bands, outputStride: s.OutputStride, stageBlocks: PretrainedBackbones.ImageNetResNet18Blocks),
         ["resnet50_v1c"] = ResNet(50, deepStem: true), ["resnet101_v1c"] = ResNet(101, deepStem: true),
         ["convnext_atto"] = ConvNeXt("atto"), ["convnext_femto"] = ConvNeXt("femto"), ["convnext_pico"] = ConvNeXt("pico"),
         ["convnext_nano"] = ConvNeXt("nano"), ["convnext_tiny"] = ConvNeXt("tiny"), ["convnext_small"] = ConvNeXt("small"),

@@ -32,8 +32,8 @@ public sealed record ModelSpec
     public int OutputStride { get; init; } = 32;
     /// <summary>ConvNeXt stochastic depth, rising linearly to this rate over the blocks.</summary>
     public float DropPathRate { get; init; }
-    /// <summary>Safetensors weights loaded where names and shapes match (e.g. an ImageNet backbone); a config's, never stored.</summary>
-    public string? Pretrained { get; init; }
+    /// <summary>Starting weights for training (a file or the built-in ImageNet ResNet-18); a config's, never stored.</summary>
+    public PretrainedSpec? Pretrained { get; init; }
     /// <summary>TransLU: the frozen source network this spec's branch learns beside; null for an ordinary network.</summary>
     public TransLuSpec? TransLu { get; init; }
 
@@ -78,7 +78,7 @@ public sealed record ModelSpec
     public static ModelSpec FromJson(string json, string where) =>
         Schema.FromJson(System.Text.Json.JsonDocument.Parse(json).RootElement, new ModelSpec(), where);
 
-    /// <summary>The network for a tree and a band count, freshly initialised (and given its pretrained weights).</summary>
+    /// <summary>The network for a tree and a band count, freshly initialised (the trainer then loads <see cref="Pretrained"/>).</summary>
     public SegmentationModel Build(ClassHierarchy hierarchy, int bands)
     {
         var target = BuildSegmentor(hierarchy, bands);
@@ -94,10 +94,7 @@ public sealed record ModelSpec
         var counts = hierarchy.ClassCounts;
         var head = ModelRegistry.Heads.TryGetValue(Head, out var h) ? h(this, stageChannels, counts)
             : throw new ArgumentException($"unknown head '{Head}' ({string.Join(", ", ModelRegistry.Heads.Keys)})");
-        var model = new Segmentor(backbone, head, ModelRegistry.Auxiliary(this, stageChannels, counts));
-        if (Pretrained is { } p && model.LoadMatching(SafeTensors.Load(p).Tensors) == 0)
-            throw new InvalidDataException($"{p}: no tensor matches the model's names and shapes");
-        return model;
+        return new Segmentor(backbone, head, ModelRegistry.Auxiliary(this, stageChannels, counts));
     }
 }
 

@@ -180,7 +180,9 @@ public sealed record ExperimentConfig
             r.AllowedKeys(m, [.. ModelSpec.Schema.Keys, "pretrained"]);
             model = ModelSpec.Schema.FromYaml(r, m, model) with
             {
-                Pretrained = r.OptionalScalar(m, "pretrained") is { } pre ? Path.GetFullPath(Path.Combine(baseDir, pre)) : null,
+                // the ImageNet architecture starts from its ImageNet weights unless the config says otherwise
+                Pretrained = r.Node(m, "pretrained") is { } pre ? PretrainedSpec.Parse(r, pre, baseDir)
+                    : r.OptionalScalar(m, "backbone") == "resnet18_imagenet" ? new PretrainedSpec { Source = PretrainedSpec.ImageNet } : null,
             };
         }
 

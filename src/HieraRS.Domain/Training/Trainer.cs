@@ -46,6 +46,12 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         if (Config.Threads is { } t) Engine.Threads = t;
         var train = Datasets.Open(Config.Train, Config.Train.Split);
         var val = Config.Val is { } v ? Datasets.Open(v, v.Split) : null;
+        // preprocessing follows pretrained weights that state theirs, unless the data sets 'normalize'
+        if (Config.Transfer is null && Config.Model.Pretrained?.ExpectedNormalization(train.Bands) is { } expected && Config.Train.Normalize is null)
+        {
+            train = Datasets.Open(Config.Train with { Normalize = expected }, Config.Train.Split);
+            val = Config.Val is { } vs ? Datasets.Open(vs.Normalize is null ? vs with { Normalize = expected } : vs, vs.Split) : null;
+        }
         DataCheck.Require([train, val]); // every bad file at once, before the work dir is touched
         var tree = train.Hierarchy;
         if (val is not null && HierarchyWriter.ToYaml(val.Hierarchy) != HierarchyWriter.ToYaml(tree))
@@ -61,6 +67,8 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             observer?.Message($"note: the target data's normalisation differs from the source checkpoint's; the source branch sees the target's");
         Engine.ManualSeed(Config.Seed);
         var model = source is null ? spec.Build(tree, train.Bands) : Config.Transfer!.Build(source, spec, tree, train.Bands, observer is null ? null : observer.Message);
+        if (source is null && spec.Pretrained is { } pretrained && !(resume && File.Exists(LatestPath))) // a resumed run has its weights
+            observer?.Message(pretrained.LoadInto((Segmentor)model, train.Bands).Table().TrimEnd());
         var optimizer = Config.Optimizer.Build(model);
         var schedule = Config.Schedule.Build(Config.Run.Iterations);
         if (Config.ClassWeights.Length > 0 && Config.ClassWeights.Length != tree.Depth)

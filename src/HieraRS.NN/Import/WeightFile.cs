@@ -88,6 +88,9 @@ public sealed record BandAdaptation(IReadOnlyList<int> Channels, bool Rescale = 
     public static BandAdaptation Default(int bands, int fileChannels) =>
         new(Enumerable.Range(0, bands).Select(b => b < fileChannels ? b : -1).ToArray());
 
+    /// <summary>True when the rule keeps a file of that many channels as it is.</summary>
+    public bool IsIdentity(int fileChannels) => Channels.Count == fileChannels && Channels.Select((c, i) => c == i).All(x => x);
+
     /// <summary>A conv weight [O, fileChannels, kh, kw] made into [O, bands, kh, kw].</summary>
     public Tensor Apply(Tensor w)
     {
@@ -96,7 +99,7 @@ public sealed record BandAdaptation(IReadOnlyList<int> Channels, bool Rescale = 
         var src = w.Contiguous().Span;
         var dst = Tensor.Empty(o, bands, w.Size(2), w.Size(3));
         var d = dst.Span;
-        float scale = Rescale ? (float)c / bands : 1f;
+        float scale = Rescale ? (float)c / bands : 1f; // 1 when only the order changes
         for (int oi = 0; oi < o; oi++)
             for (int b = 0; b < bands; b++)
                 for (int j = 0; j < k; j++)
@@ -111,17 +114,18 @@ public sealed record BandAdaptation(IReadOnlyList<int> Channels, bool Rescale = 
 }
 
 /// <summary>What loading pretrained weights did: the names loaded, adapted to the bands, skipped (with why), and left missing.</summary>
-public sealed record LoadReport(IReadOnlyList<string> Loaded, IReadOnlyList<string> Adapted, IReadOnlyList<(string Name, string Why)> Skipped, IReadOnlyList<string> Missing)
+public sealed record LoadReport(string Source, IReadOnlyList<string> Loaded, IReadOnlyList<string> Adapted, IReadOnlyList<(string Name, string Why)> Skipped, IReadOnlyList<string> Missing)
 {
-    public string Table(string source)
+    public string Table()
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"pretrained weights from {source}: {Loaded.Count} loaded ({Adapted.Count} adapted to the input bands), {Skipped.Count} skipped, {Missing.Count} of the model's tensors not in the file");
+        sb.AppendLine($"pretrained weights from {Source}: {Loaded.Count} loaded ({Adapted.Count} adapted to the input bands), {Skipped.Count} skipped, {Missing.Count} of the model's tensors not in the file");
         foreach (var a in Adapted) sb.AppendLine($"  adapted  {a}");
         foreach (var (n, why) in Skipped.Take(20)) sb.AppendLine($"  skipped  {n}: {why}");
         if (Skipped.Count > 20) sb.AppendLine($"  ... {Skipped.Count - 20} more skipped");
-        foreach (var m in Missing.Take(20)) sb.AppendLine($"  missing  {m}");
-        if (Missing.Count > 20) sb.AppendLine($"  ... {Missing.Count - 20} more missing");
+        // missing tensors by module (a new head is expected to be missing as a whole)
+        foreach (var g in Missing.GroupBy(m => string.Join('.', m.Split('.').Take(2))))
+            sb.AppendLine($"  missing  {g.Key}{(g.Count() > 1 || g.First() != g.Key ? $".* ({g.Count()})" : "")}");
         return sb.ToString();
     }
 }
@@ -143,19 +147,20 @@ public static class PretrainedLoading
             string? target = own.ContainsKey(k) ? k : fallbackPrefix is not null && own.ContainsKey(fallbackPrefix + k) ? fallbackPrefix + k : null;
             if (target is null) { skipped.Add((k, "no such tensor in the model")); continue; }
             var dst = own[target];
-            if (ShapeUtil.SameShape(v.Shape, dst.Shape)) { dst.CopyFrom(v); loaded.Add(target); continue; }
-            bool inputConv = v.Rank == 4 && dst.Rank == 4 && v.Size(0) == dst.Size(0) && v.Size(2) == dst.Size(2) && v.Size(3) == dst.Size(3) && v.Size(1) != dst.Size(1);
-            if (inputConv && bands is not null && target == firstConv)
+            // the first convolution meets the data's bands (count and order) by the adaptation rule
+            bool inputConv = target == firstConv && bands is not null && v.Rank == 4 && dst.Rank == 4 && v.Size(0) == dst.Size(0) && v.Size(2) == dst.Size(2) && v.Size(3) == dst.Size(3);
+            if (inputConv && bands!(dst.Size(1), v.Size(1)) is var rule && !rule.IsIdentity(v.Size(1)))
             {
-                dst.CopyFrom(bands(dst.Size(1), v.Size(1)).Apply(v));
-                loaded.Add(target); adapted.Add($"{target}: {v.Size(1)} -> {dst.Size(1)} input channels");
+                dst.CopyFrom(rule.Apply(v));
+                loaded.Add(target); adapted.Add($"{target}: file channels [{string.Join(", ", rule.Channels.Select(c => c < 0 ? "mean" : c.ToString()))}] for the {dst.Size(1)} bands{(rule.Rescale && v.Size(1) != dst.Size(1) ? $", scaled by {v.Size(1)}/{dst.Size(1)}" : "")}");
                 continue;
             }
+            if (ShapeUtil.SameShape(v.Shape, dst.Shape)) { dst.CopyFrom(v); loaded.Add(target); continue; }
             skipped.Add((k, $"shape {ShapeUtil.Format(v.Shape)}, the model's {target} is {ShapeUtil.Format(dst.Shape)}"));
         }
         if (loaded.Count == 0)
             throw new InvalidDataException($"{source}: none of its {weights.Count} tensors matches the model by name and shape (file names look like '{weights.Keys.FirstOrDefault()}', the model's like '{own.Keys.First()}'); select with a prefix or map rules");
         var done = loaded.ToHashSet();
-        return new LoadReport(loaded, adapted, skipped, own.Keys.Where(k => !done.Contains(k)).ToList());
+        return new LoadReport(source, loaded, adapted, skipped, own.Keys.Where(k => !done.Contains(k) && !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)).ToList());
     }
 }
