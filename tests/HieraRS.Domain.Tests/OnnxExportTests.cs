@@ -210,3 +210,77 @@ public class OnnxExportTests
         Assert.Contains("TransLuModel", e.Message);
     }
 }
+
+/// <summary>The ONNX engine's seam: an exported model read back with its tree and normalisation, its scores the native log-probabilities; other files refused.</summary>
+public class OnnxWindowModelTests
+{
+    static readonly ClassHierarchy Tree = HierarchyLoader.Builtin("mm5b");
+    static readonly Normalization Norm = new([412.6f, 317.7f, 243.7f, 292.6f], [42.8f, 45.6f, 54.9f, 69.3f]);
+
+    static string Export(string dir, BhccmMode mode, OnnxOutputs outputs, out Segmentor model)
+    {
+        model = new Segmentor(new ResNet(18, 4, baseWidth: 8), new UPerHead([8, 16, 32, 64], 16, Tree.ClassCounts, mode));
+        model.Eval();
+        var ck = new Checkpoint { Model = model, Spec = new ModelSpec(), Tree = Tree, Normalization = Norm };
+        var path = Path.Combine(dir, $"{mode}-{outputs}.onnx");
+        File.WriteAllBytes(path, OnnxExporter.Build(ck, new CheckpointIdentity("m.safetensors", ""), new OnnxExportOptions { Window = 64, Outputs = outputs }).ToByteArray());
+        return path;
+    }
+
+    [Theory]
+    [InlineData(BhccmMode.BidirectionalResidual)]
+    [InlineData(BhccmMode.Flat)]
+    public void ScoresAreTheNativeLogProbabilities(BhccmMode mode)
+    {
+        var dir = Directory.CreateTempSubdirectory("hierars-onnx-").FullName;
+        try
+        {
+            using var engine = new Inference.OnnxWindowModel(Export(dir, mode, OnnxOutputs.Both, out var model));
+            Assert.Equal(64, engine.Window);
+            Assert.Equal(Norm.Mean, engine.Normalization.Mean);
+            Assert.Equal(Tree.ClassCounts, engine.Tree.ClassCounts);
+            Assert.Equal(mode == BhccmMode.Flat, engine.Flat);
+            Assert.Equal(mode == BhccmMode.Flat ? [Tree.ClassCounts[^1]] : Tree.ClassCounts, engine.ClassCounts);
+            var x = Tensor.Randn([3, 4, 64, 64], new Generator(9));
+            var scores = engine.Forward(x.ToArray(), 3, 64);
+            Tensor[] logits;
+            using (GradMode.NoGrad()) logits = model.Predict(x);
+            Assert.Equal(logits.Length, scores.Length);
+            for (int l = 0; l < logits.Length; l++)
+            {
+                var p = logits[l].Softmax(1).ToArray();
+                Assert.True(p.Zip(scores[l], (e, s) => Math.Abs(e - MathF.Exp(s))).Max() <= 1e-4f);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void OtherFilesAreRefusedByName()
+    {
+        var dir = Directory.CreateTempSubdirectory("hierars-onnx-").FullName;
+        try
+        {
+            var labelsOnly = Export(dir, BhccmMode.BidirectionalResidual, OnnxOutputs.Labels, out _);
+            var e = Assert.Throws<InvalidDataException>(() => new Inference.OnnxWindowModel(labelsOnly));
+            Assert.Contains("labels only", e.Message);
+
+            var g = new OnnxGraph();
+            g.Graph.Input.Add(OnnxGraph.Info("x", HieraRS.NN.Onnx.TensorProto.Types.DataType.Float, 3, 8, 8));
+            g.Graph.Output.Add(OnnxGraph.Info(g.Op("Relu", "", ["x"]), HieraRS.NN.Onnx.TensorProto.Types.DataType.Float, 3, 8, 8));
+            var foreign = new HieraRS.NN.Onnx.ModelProto { IrVersion = OnnxExporter.IrVersion, Graph = g.Graph };
+            foreign.OpsetImport.Add(new HieraRS.NN.Onnx.OperatorSetIdProto { Version = OnnxExporter.Opset });
+            var path = Path.Combine(dir, "foreign.onnx");
+            File.WriteAllBytes(path, foreign.ToByteArray());
+            e = Assert.Throws<InvalidDataException>(() => new Inference.OnnxWindowModel(path));
+            Assert.Contains($"{path}: not an ONNX model written by `hierars export` (no 'hierars.format'", e.Message);
+
+            ArgumentException e2;
+            var good = Export(dir, BhccmMode.Independent, OnnxOutputs.Probabilities, out _);
+            // this project references the CPU package, which has no CUDA provider
+            e2 = Assert.Throws<ArgumentException>(() => new Inference.OnnxWindowModel(good, "cuda"));
+            Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu.Linux", e2.Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}

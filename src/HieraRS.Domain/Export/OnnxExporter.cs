@@ -52,15 +52,22 @@ public static class OnnxExporter
     {
         if (Path.GetFullPath(checkpointPath) == Path.GetFullPath(outputPath))
             throw new ArgumentException($"--output {outputPath} is the checkpoint; choose another name (an output never replaces an input)");
+        Check(options);
         var model = Build(Checkpoint.Load(checkpointPath), CheckpointIdentity.Of(checkpointPath), options);
         AtomicFile.Write(outputPath, tmp => File.WriteAllBytes(tmp, model.ToByteArray()));
         return model;
     }
 
+    static void Check(OnnxExportOptions options)
+    {
+        if (options.Opset != Opset) throw new ArgumentException($"--opset {options.Opset}: the exporter writes opset {Opset} (ONNX 1.12), which ONNX Runtime 1.13 and later run");
+        if (options.Window < 32) throw new ArgumentException($"--window {options.Window}: at least 32 pixels (the backbones reduce by 32)");
+        if (options.TilesOverlap is < 0 or >= 100) throw new ArgumentException($"--tiles-overlap {options.TilesOverlap}: a percentage of the tile, 0 to 99");
+    }
+
     public static ModelProto Build(Checkpoint ck, CheckpointIdentity source, OnnxExportOptions options)
     {
-        if (options.Opset != Opset) throw new ArgumentException($"opset {options.Opset}: the exporter writes opset {Opset} (ONNX 1.12), which ONNX Runtime 1.13 and later run");
-        if (options.Window < 32) throw new ArgumentException($"window {options.Window}: at least 32 pixels (the backbones reduce by 32)");
+        Check(options);
         var g = new OnnxGraph();
         var x = new Value(InputName, ck.Bands, options.Window, options.Window);
         g.Graph.Input.Add(OnnxGraph.Info(InputName, TensorProto.Types.DataType.Float, ck.Bands, options.Window, options.Window));

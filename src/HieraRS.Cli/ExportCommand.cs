@@ -1,0 +1,38 @@
+using System.CommandLine;
+using HieraRS.Domain.Export;
+
+namespace HieraRS.Cli;
+
+/// <summary>`hierars export`: a checkpoint as an ONNX model for ONNX Runtime and QGIS Deepness.</summary>
+static class ExportCommand
+{
+    public static Command Build()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "a HieraRS checkpoint (.safetensors)", Required = true };
+        var output = new Option<string>("--output") { Description = "the .onnx file to write", Required = true };
+        var opset = new Option<int>("--opset") { Description = $"ONNX opset (only {OnnxExporter.Opset}: ONNX Runtime 1.13 and later)", DefaultValueFactory = _ => OnnxExporter.Opset };
+        var window = new Option<int>("--window") { Description = "the fixed tile size the model takes (Deepness' tiles_size)", DefaultValueFactory = _ => 512 };
+        var outputs = new Option<string>("--outputs") { Description = "probabilities (per level, what Deepness shows) | labels (joint path selection in the graph) | both", DefaultValueFactory = _ => "probabilities" };
+        outputs.AcceptOnlyFromAmong("probabilities", "labels", "both");
+        var overlap = new Option<int>("--tiles-overlap") { Description = "Deepness' tile overlap, percent", DefaultValueFactory = _ => 15 };
+        var resolution = new Option<double?>("--resolution") { Description = "ground resolution in cm per pixel, for Deepness (left out when not given)" };
+        var cmd = new Command("export", "write a checkpoint as an ONNX model (per-level probabilities and/or labels, metadata for QGIS Deepness)");
+        foreach (var o in new Option[] { checkpoint, output, opset, window, outputs, overlap, resolution }) cmd.Options.Add(o);
+        cmd.SetAction(pr => Guard.Run(() =>
+        {
+            var options = new OnnxExportOptions
+            {
+                Opset = pr.GetValue(opset), Window = pr.GetValue(window), TilesOverlap = pr.GetValue(overlap), Resolution = pr.GetValue(resolution),
+                Outputs = Enum.Parse<OnnxOutputs>(pr.GetValue(outputs)!, ignoreCase: true),
+            };
+            var path = pr.GetValue(output)!;
+            var model = OnnxExporter.Export(pr.GetValue(checkpoint)!, path, options);
+            var g = model.Graph;
+            Console.WriteLine($"wrote {path}: {g.Node.Count} nodes, {g.Initializer.Count} initializers, {new FileInfo(path).Length / 1e6:F1} MB, IR {model.IrVersion}, opset {OnnxExporter.Opset}");
+            Console.WriteLine($"input  {OnnxExporter.InputName} [N, {string.Join(", ", g.Input[0].Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue))}]");
+            foreach (var o in g.Output) Console.WriteLine($"output {o.Name} [N, {string.Join(", ", o.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue))}]");
+            return 0;
+        }));
+        return cmd;
+    }
+}
