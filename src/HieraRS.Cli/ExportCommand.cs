@@ -29,8 +29,8 @@ static class ExportCommand
             var model = OnnxExporter.Export(pr.GetValue(checkpoint)!, path, options);
             var g = model.Graph;
             Console.WriteLine($"wrote {path}: {g.Node.Count} nodes, {g.Initializer.Count} initializers, {new FileInfo(path).Length / 1e6:F1} MB, IR {model.IrVersion}, opset {OnnxExporter.Opset}");
-            Console.WriteLine($"input  {OnnxExporter.InputName} [N, {string.Join(", ", g.Input[0].Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue))}]");
-            foreach (var o in g.Output) Console.WriteLine($"output {o.Name} [N, {string.Join(", ", o.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue))}]");
+            foreach (var (kind, v) in g.Input.Select(v => ("input ", v)).Concat(g.Output.Select(v => ("output", v))))
+                Console.WriteLine($"{kind} {v.Name} [{string.Join(", ", v.Type.TensorType.Shape.Dim.Select(d => d.DimParam.Length > 0 ? d.DimParam : d.DimValue.ToString()))}]");
             return 0;
         }));
         return cmd;

@@ -117,6 +117,29 @@ public class OnnxExportTests
         AssertLabels(variant, logits, labels);
     }
 
+    [Theory]
+    [InlineData("fcn")]
+    [InlineData("aspp")]
+    [InlineData("uper-bidirectional-residual")]
+    public void SpatialSizeIsDynamicWhereTheArchitectureAllows(string variant)
+    {
+        var model = Randomise(Build(variant), 12);
+        var onnx = OnnxExporter.Build(Wrap(model), Source, new OnnxExportOptions { Window = 96 }).ToByteArray();
+        using var session = new InferenceSession(onnx);
+        bool pyramid = variant.StartsWith("uper"); // UPerNet's pooling bins are written for the export window
+        Assert.Equal(pyramid ? [-1, Bands, 96, 96] : [-1, Bands, -1, -1], session.InputMetadata[OnnxExporter.InputName].Dimensions);
+        if (pyramid) return;
+        var x = Tensor.Randn([1, Bands, 64, 160], new Generator(6));
+        var probs = RunOnnx(onnx, x, out _);
+        Tensor[] logits;
+        using (GradMode.NoGrad()) logits = model.Predict(x);
+        for (int i = 0; i < logits.Length; i++)
+        {
+            var expected = logits[i].Softmax(1).ToArray();
+            Assert.True(expected.Zip(probs[$"probabilities_{i + 1}"], (e, a) => Math.Abs(e - a)).Max() <= 1e-4f);
+        }
+    }
+
     static void AssertLabels(string variant, Tensor[] logits, Dictionary<string, long[]> labels)
     {
         Assert.Equal(Tree.Depth, labels.Count);
@@ -266,8 +289,8 @@ public class OnnxWindowModelTests
             Assert.Contains("labels only", e.Message);
 
             var g = new OnnxGraph();
-            g.Graph.Input.Add(OnnxGraph.Info("x", HieraRS.NN.Onnx.TensorProto.Types.DataType.Float, 3, 8, 8));
-            g.Graph.Output.Add(OnnxGraph.Info(g.Op("Relu", "", ["x"]), HieraRS.NN.Onnx.TensorProto.Types.DataType.Float, 3, 8, 8));
+            g.Graph.Input.Add(OnnxGraph.Info("x", HieraRS.NN.Onnx.TensorProto.Types.DataType.Float, OnnxGraph.Dim(3), OnnxGraph.Dim(8), OnnxGraph.Dim(8)));
+            g.Graph.Output.Add(OnnxGraph.Info(g.Op("Relu", "", ["x"]), HieraRS.NN.Onnx.TensorProto.Types.DataType.Float, OnnxGraph.Dim(3), OnnxGraph.Dim(8), OnnxGraph.Dim(8)));
             var foreign = new HieraRS.NN.Onnx.ModelProto { IrVersion = OnnxExporter.IrVersion, Graph = g.Graph };
             foreign.OpsetImport.Add(new HieraRS.NN.Onnx.OperatorSetIdProto { Version = OnnxExporter.Opset });
             var path = Path.Combine(dir, "foreign.onnx");

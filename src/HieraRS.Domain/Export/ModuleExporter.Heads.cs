@@ -12,7 +12,7 @@ public sealed partial class ModuleExporter
         if (model is TransLuModel) throw new NotSupportedException("ONNX export: TransLuModel (TransLU) has no exporter yet: its CDKS deformable attention and CDSA alignment are not expressed in ONNX");
         if (model is not Segmentor s) throw Unsupported(model, "");
         var logits = Logits(s.Head, Features(s.Backbone, x, "backbone"), "decode_head");
-        return logits.Select((z, i) => Resize(z, x.H, x.W, $"upsample.{i}")).ToArray();
+        return logits.Select((z, i) => Resize(z, x, $"upsample.{i}")).ToArray();
     }
 
     /// <summary>The head's feature map F, then <see cref="DecodeHead.Classify"/>.</summary>
@@ -41,18 +41,18 @@ public sealed partial class ModuleExporter
         var psp = (ModuleList)Child(h, "psp_modules", path);
         var pooled = new List<Value> { x };
         for (int i = 0; i < psp.Count; i++)
-            pooled.Add(Resize(Apply(psp[i], x, Join(path, $"psp_modules.{i}")), x.H, x.W, Join(path, $"psp_modules.{i}")));
+            pooled.Add(Resize(Apply(psp[i], x, Join(path, $"psp_modules.{i}")), x, Join(path, $"psp_modules.{i}")));
         var lateral = (ModuleList)Child(h, "lateral_convs", path);
         var fpn = (ModuleList)Child(h, "fpn_convs", path);
         var laterals = new Value[n];
         for (int i = 0; i < n - 1; i++) laterals[i] = Apply(lateral[i], inputs[i], Join(path, $"lateral_convs.{i}"));
         laterals[^1] = Apply(Child(h, "bottleneck", path), Concat(pooled, path), Join(path, "bottleneck"));
         for (int i = n - 1; i > 0; i--)
-            laterals[i - 1] = Add(laterals[i - 1], Resize(laterals[i], laterals[i - 1].H, laterals[i - 1].W, path), path);
+            laterals[i - 1] = Add(laterals[i - 1], Resize(laterals[i], laterals[i - 1], path), path);
         var outs = new Value[n];
         for (int i = 0; i < n - 1; i++) outs[i] = Apply(fpn[i], laterals[i], Join(path, $"fpn_convs.{i}"));
         outs[^1] = laterals[^1];
-        for (int i = 1; i < n; i++) outs[i] = Resize(outs[i], outs[0].H, outs[0].W, path);
+        for (int i = 1; i < n; i++) outs[i] = Resize(outs[i], outs[0], path);
         return Apply(Child(h, "fpn_bottleneck", path), Concat(outs, path), Join(path, "fpn_bottleneck"));
     }
 
@@ -66,14 +66,14 @@ public sealed partial class ModuleExporter
     Value AsppFeatures(Module h, Value[] inputs, string path)
     {
         var x = inputs[^1];
-        var outs = new List<Value> { Resize(Apply(Child(h, "image_pool", path), x, Join(path, "image_pool")), x.H, x.W, Join(path, "image_pool")) };
+        var outs = new List<Value> { Resize(Apply(Child(h, "image_pool", path), x, Join(path, "image_pool")), x, Join(path, "image_pool")) };
         var aspp = (ModuleList)Child(h, "aspp_modules", path);
         for (int i = 0; i < aspp.Count; i++) outs.Add(Apply(aspp[i], x, Join(path, $"aspp_modules.{i}")));
         var y = Apply(Child(h, "bottleneck", path), Concat(outs, path), Join(path, "bottleneck"));
         if (OptionalChild(h, "c1_bottleneck") is { } c1)
         {
             var low = Apply(c1, inputs[0], Join(path, "c1_bottleneck"));
-            y = Concat([Resize(y, low.H, low.W, path), low], path);
+            y = Concat([Resize(y, low, path), low], path);
         }
         return Apply(Child(h, "sep_bottleneck", path), y, Join(path, "sep_bottleneck"));
     }

@@ -143,15 +143,19 @@ public sealed partial class ModuleExporter(OnnxGraph graph)
     string Slice(string x, int axis, int start, int end, string path) =>
         Graph.Op("Slice", path, [x, Graph.Int64s(Join(path, "starts"), [start]), Graph.Int64s(Join(path, "ends"), [end]), Graph.Int64s(Join(path, "axes"), [axis])]);
 
-    /// <summary>Bilinear resize to (h, w) as <see cref="F.Interpolate"/> (align_corners false unless asked); sizes keep the dynamic batch.</summary>
-    public Value Resize(Value x, int h, int w, string path, bool alignCorners = false)
+    /// <summary>
+    /// Bilinear resize to the size of <paramref name="like"/> as <see cref="F.Interpolate"/> (align_corners false unless
+    /// asked); the sizes are read from the tensors in the graph, so the graph holds for other input sizes where nothing else fixes them.
+    /// </summary>
+    public Value Resize(Value x, Value like, string path, bool alignCorners = false)
     {
-        if (x.H == h && x.W == w) return x;
+        if (x.H == like.H && x.W == like.W) return x; // equal at the export size means the same stride: equal at every size
         var nc = Graph.Op("Shape", path, [x.Name], OnnxGraph.Int("start", 0), OnnxGraph.Int("end", 2));
-        var sizes = Graph.Op("Concat", path, [nc, Graph.Int64s(Join(path, "size"), [h, w])], OnnxGraph.Int("axis", 0));
+        var hw = Graph.Op("Shape", path, [like.Name], OnnxGraph.Int("start", 2), OnnxGraph.Int("end", 4));
+        var sizes = Graph.Op("Concat", path, [nc, hw], OnnxGraph.Int("axis", 0));
         var y = Graph.Op("Resize", path, [x.Name, "", "", sizes], OnnxGraph.Str("mode", "linear"),
             OnnxGraph.Str("coordinate_transformation_mode", alignCorners ? "align_corners" : "pytorch_half_pixel"));
-        return new Value(y, x.C, h, w);
+        return new Value(y, x.C, like.H, like.W);
     }
 
     public Value Concat(IReadOnlyList<Value> xs, string path) =>

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Training;
+using HieraRS.NN;
 using HieraRS.NN.Onnx;
 using HieraRS.Tensors;
 
@@ -36,9 +37,9 @@ public sealed record CheckpointIdentity(string Name, string Sha256)
 
 /// <summary>
 /// A checkpoint as an ONNX model (IR version 8, opset 17: ONNX 1.12, read by ONNX Runtime 1.13 and later):
-/// input <c>image</c> [N, bands, window, window], normalised as the checkpoint's data were; outputs per
-/// level <c>probabilities_L</c> [N, K_L, window, window] (softmax of the upsampled logits) and/or
-/// <c>labels_L</c> [N, window, window] int64 (joint path selection in the graph; a flat model's finest
+/// input <c>image</c> [N, bands, H, W] (H = W = the window where the architecture fixes it), normalised as the checkpoint's data were; outputs per
+/// level <c>probabilities_L</c> [N, K_L, H, W] (softmax of the upsampled logits) and/or
+/// <c>labels_L</c> [N, H, W] int64 (joint path selection in the graph; a flat model's finest
 /// argmax mapped upward), L = 1 ... depth; metadata for QGIS Deepness and HieraRS (<see cref="OnnxMetadata"/>).
 /// </summary>
 public static class OnnxExporter
@@ -70,9 +71,10 @@ public static class OnnxExporter
         Check(options);
         var g = new OnnxGraph();
         var x = new Value(InputName, ck.Bands, options.Window, options.Window);
-        g.Graph.Input.Add(OnnxGraph.Info(InputName, TensorProto.Types.DataType.Float, ck.Bands, options.Window, options.Window));
+        var size = FixedSize(ck.Model) ? [OnnxGraph.Dim(options.Window), OnnxGraph.Dim(options.Window)] : new[] { OnnxGraph.Dim("H"), OnnxGraph.Dim("W") };
+        g.Graph.Input.Add(OnnxGraph.Info(InputName, TensorProto.Types.DataType.Float, [OnnxGraph.Dim(ck.Bands), .. size]));
         var logits = new ModuleExporter(g).Predict(ck.Model, x);
-        var outputs = AddOutputs(g, ck.Tree, logits, options);
+        var outputs = AddOutputs(g, ck.Tree, logits, options, size);
         var model = new ModelProto
         {
             IrVersion = IrVersion, ProducerName = "hierars", Graph = g.Graph,
@@ -83,8 +85,14 @@ public static class OnnxExporter
         return model;
     }
 
+    /// <summary>
+    /// Whether the graph only holds for the export window: adaptive average pooling to more than one bin (UPerNet's
+    /// pyramid) is written bin by bin for that size; everything else reads its sizes from the tensors.
+    /// </summary>
+    public static bool FixedSize(Module model) => model.NamedModules().Any(m => m.Module is AdaptiveAvgPool2d p && (p.OutH, p.OutW) != (1, 1));
+
     /// <summary>The graph outputs, in order; each with its level (0-based) and kind.</summary>
-    static List<OnnxOutput> AddOutputs(OnnxGraph g, ClassHierarchy tree, Value[] logits, OnnxExportOptions o)
+    static List<OnnxOutput> AddOutputs(OnnxGraph g, ClassHierarchy tree, Value[] logits, OnnxExportOptions o, TensorShapeProto.Types.Dimension[] size)
     {
         bool flat = logits.Length == 1 && tree.Depth > 1;
         var outs = new List<OnnxOutput>();
@@ -93,18 +101,18 @@ public static class OnnxExporter
             {
                 int level = flat ? tree.Depth - 1 : i;
                 var p = g.Op("Softmax", $"level{level + 1}", [logits[i].Name], OnnxGraph.Int("axis", 1));
-                outs.Add(Output(g, p, new OnnxOutput($"probabilities_{level + 1}", level, false), logits[i].C, logits[i].H, logits[i].W));
+                outs.Add(Output(g, p, new OnnxOutput($"probabilities_{level + 1}", level, false), [OnnxGraph.Dim(logits[i].C), .. size]));
             }
         if (o.Outputs is OnnxOutputs.Labels or OnnxOutputs.Both)
         {
             var labels = flat ? UpwardLabels(g, tree, logits[0]) : JspsLabels(g, tree, logits);
             for (int l = 0; l < tree.Depth; l++)
-                outs.Add(Output(g, labels[l], new OnnxOutput($"labels_{l + 1}", l, true), logits[0].H, logits[0].W));
+                outs.Add(Output(g, labels[l], new OnnxOutput($"labels_{l + 1}", l, true), size));
         }
         return outs;
     }
 
-    static OnnxOutput Output(OnnxGraph g, string value, OnnxOutput o, params long[] dims)
+    static OnnxOutput Output(OnnxGraph g, string value, OnnxOutput o, TensorShapeProto.Types.Dimension[] dims)
     {
         g.Graph.Node.Add(Identity(value, o.Name));
         g.Graph.Output.Add(OnnxGraph.Info(o.Name, o.Labels ? TensorProto.Types.DataType.Int64 : TensorProto.Types.DataType.Float, dims));

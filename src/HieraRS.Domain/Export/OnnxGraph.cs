@@ -74,12 +74,16 @@ public sealed class OnnxGraph
         return a;
     }
 
-    /// <summary>A float tensor graph input or output: [N, channels, height, width] with N dynamic, or [N, H, W] for int64 labels.</summary>
-    public static ValueInfoProto Info(string name, TensorProto.Types.DataType type, params long[] dims)
+    /// <summary>A graph input or output of the given element type: [N, dims...] with the batch N dynamic.</summary>
+    public static ValueInfoProto Info(string name, TensorProto.Types.DataType type, params TensorShapeProto.Types.Dimension[] dims)
     {
         var shape = new TensorShapeProto();
-        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
-        foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        shape.Dim.Add(Dim("N"));
+        shape.Dim.AddRange(dims);
         return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
     }
+
+    public static TensorShapeProto.Types.Dimension Dim(long size) => new() { DimValue = size };
+    /// <summary>A dimension known by name only (dynamic).</summary>
+    public static TensorShapeProto.Types.Dimension Dim(string name) => new() { DimParam = name };
 }

@@ -55,8 +55,7 @@ public sealed class OnnxWindowModel : IWindowModel, IDisposable
             var n = JsonDocument.Parse(Need("hierars.normalization")).RootElement;
             Normalization = new Normalization(n.GetProperty("mean").EnumerateArray().Select(e => e.GetSingle()).ToArray(),
                 n.GetProperty("std").EnumerateArray().Select(e => e.GetSingle()).ToArray());
-            Window = int.Parse(Need("hierars.window"), System.Globalization.CultureInfo.InvariantCulture);
-            CheckInput(path);
+            Window = CheckInput(path, int.Parse(Need("hierars.window"), System.Globalization.CultureInfo.InvariantCulture));
             var probs = JsonDocument.Parse(Need("hierars.outputs")).RootElement.EnumerateArray()
                 .Where(o => o.GetProperty("kind").GetString() == "probabilities").Select(o => (Name: o.GetProperty("name").GetString()!, Level: o.GetProperty("level").GetInt32() - 1)).ToArray();
             if (probs.Length == 0) throw new InvalidDataException($"{path}: exported with labels only; prediction blends probabilities: export with --outputs probabilities or both");
@@ -69,13 +68,16 @@ public sealed class OnnxWindowModel : IWindowModel, IDisposable
         catch { session.Dispose(); throw; }
     }
 
-    void CheckInput(string path)
+    /// <summary>The window the input requires (null when its size is dynamic), after checking the input against the metadata.</summary>
+    int? CheckInput(string path, int window)
     {
         if (!session.InputMetadata.TryGetValue(OnnxExporter.InputName, out var input) || session.InputMetadata.Count != 1)
             throw new InvalidDataException($"{path}: inputs {string.Join(", ", session.InputMetadata.Keys)}; a HieraRS model has one, '{OnnxExporter.InputName}'");
         var d = input.Dimensions;
-        if (d.Length != 4 || d[1] != Normalization.Bands || d[2] != Window || d[3] != Window)
-            throw new InvalidDataException($"{path}: input '{OnnxExporter.InputName}' is [{string.Join(", ", d)}], its metadata says [N, {Normalization.Bands}, {Window}, {Window}]");
+        bool dynamic = d.Length == 4 && d[2] < 0 && d[3] < 0;
+        if (d.Length != 4 || d[1] != Normalization.Bands || !dynamic && (d[2] != window || d[3] != window))
+            throw new InvalidDataException($"{path}: input '{OnnxExporter.InputName}' is [{string.Join(", ", d)}], its metadata says [N, {Normalization.Bands}, {window}, {window}]");
+        return dynamic ? null : window;
     }
 
     static SessionOptions Options(string device)
@@ -94,7 +96,7 @@ public sealed class OnnxWindowModel : IWindowModel, IDisposable
 
     public float[][] Forward(float[] batch, int n, int win)
     {
-        if (win != Window) throw new ArgumentException($"window {win}: this ONNX model was exported for {Window}");
+        if (Window is { } fixedWindow && win != fixedWindow) throw new ArgumentException($"window {win}: this ONNX model was exported for {Window}");
         var input = new DenseTensor(batch, [n, Normalization.Bands, win, win]);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor(OnnxExporter.InputName, input)], outputs);
         return results.Select(r =>
