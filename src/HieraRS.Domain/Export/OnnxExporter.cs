@@ -15,7 +15,7 @@ public enum OnnxOutputs { Probabilities, Labels, Both }
 
 public sealed record OnnxExportOptions
 {
-    /// <summary>The fixed window (height = width) the graph takes; the batch stays dynamic.</summary>
+    /// <summary>The window (height = width) the graph is built for: its input size where the architecture fixes it (UPerNet), Deepness' tiles_size.</summary>
     public int Window { get; init; } = 512;
     public int Opset { get; init; } = OnnxExporter.Opset;
     public OnnxOutputs Outputs { get; init; } = OnnxOutputs.Probabilities;
