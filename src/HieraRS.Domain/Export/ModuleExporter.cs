@@ -82,9 +82,16 @@ public sealed partial class ModuleExporter(OnnxGraph graph)
         return x with { Name = Graph.Op("Transpose", path, [LastAxisLayerNorm(ln, nhwc, path)], OnnxGraph.Ints("perm", 0, 3, 1, 2)) };
     }
 
-    string LastAxisLayerNorm(LayerNorm ln, string x, string path) =>
-        Graph.Op("LayerNormalization", path, [x, Graph.Weight(Join(path, "weight"), ln.Weight), Graph.Weight(Join(path, "bias"), ln.Bias)],
-            OnnxGraph.Int("axis", -1), OnnxGraph.Float("epsilon", ln.Eps));
+    /// <summary>LayerNormalization (opset 17) or, before it, its arithmetic: (x - mean) / sqrt(biased var + eps) * w + b.</summary>
+    string LastAxisLayerNorm(LayerNorm ln, string x, string path)
+    {
+        string w = Graph.Weight(Join(path, "weight"), ln.Weight), b = Graph.Weight(Join(path, "bias"), ln.Bias);
+        if (Graph.Opset >= 17) return Graph.Op("LayerNormalization", path, [x, w, b], OnnxGraph.Int("axis", -1), OnnxGraph.Float("epsilon", ln.Eps));
+        string Mean(string v) => Graph.Op("ReduceMean", path, [v], OnnxGraph.Ints("axes", -1), OnnxGraph.Int("keepdims", 1));
+        var d = Graph.Op("Sub", path, [x, Mean(x)]);
+        var sd = Graph.Op("Sqrt", path, [Graph.Op("Add", path, [Mean(Graph.Op("Mul", path, [d, d])), Scalar(path, ln.Eps)])]);
+        return Graph.Op("Add", path, [Graph.Op("Mul", path, [Graph.Op("Div", path, [d, sd]), w]), b]);
+    }
 
     /// <summary>y = x W^T + b over the last axis (any rank).</summary>
     string Linear(Linear l, string x, string path)

@@ -19,6 +19,11 @@ public sealed record OnnxExportOptions
     public int Window { get; init; } = 512;
     public int Opset { get; init; } = OnnxExporter.Opset;
     public OnnxOutputs Outputs { get; init; } = OnnxOutputs.Probabilities;
+    /// <summary>
+    /// Declare the input's height and width dynamic (the graph reads every size from its tensors); refused where the
+    /// architecture fixes them (UPerNet). Off by default: Deepness takes its tile size from the input's shape.
+    /// </summary>
+    public bool DynamicSize { get; init; }
     /// <summary>Deepness' tile overlap, percent of the tile.</summary>
     public int TilesOverlap { get; init; } = 15;
     /// <summary>Deepness' ground resolution, centimetres per pixel (left out when unknown).</summary>
@@ -44,7 +49,9 @@ public sealed record CheckpointIdentity(string Name, string Sha256)
 /// </summary>
 public static class OnnxExporter
 {
+    /// <summary>The default opset (ONNX 1.12); 16 (ONNX 1.11, ONNX Runtime 1.12) is written on request.</summary>
     public const int Opset = 17;
+    public const int MinOpset = 16;
     public const long IrVersion = 8;
     public const string InputName = "image";
 
@@ -61,7 +68,8 @@ public static class OnnxExporter
 
     static void Check(OnnxExportOptions options)
     {
-        if (options.Opset != Opset) throw new ArgumentException($"--opset {options.Opset}: the exporter writes opset {Opset} (ONNX 1.12), which ONNX Runtime 1.13 and later run");
+        if (options.Opset is not (MinOpset or Opset))
+            throw new ArgumentException($"--opset {options.Opset}: the exporter writes opset {Opset} (ONNX 1.12, ONNX Runtime 1.13 and later) or {MinOpset} (ONNX 1.11, ONNX Runtime 1.12)");
         if (options.Window < 32) throw new ArgumentException($"--window {options.Window}: at least 32 pixels (the backbones reduce by 32)");
         if (options.TilesOverlap is < 0 or >= 100) throw new ArgumentException($"--tiles-overlap {options.TilesOverlap}: a percentage of the tile, 0 to 99");
     }
@@ -69,9 +77,11 @@ public static class OnnxExporter
     public static ModelProto Build(Checkpoint ck, CheckpointIdentity source, OnnxExportOptions options)
     {
         Check(options);
-        var g = new OnnxGraph();
+        var g = new OnnxGraph(options.Opset);
         var x = new Value(InputName, ck.Bands, options.Window, options.Window);
-        var size = FixedSize(ck.Model) ? [OnnxGraph.Dim(options.Window), OnnxGraph.Dim(options.Window)] : new[] { OnnxGraph.Dim("H"), OnnxGraph.Dim("W") };
+        if (options.DynamicSize && FixedSize(ck.Model))
+            throw new ArgumentException("--dynamic-size: this model's pyramid pooling (UPerNet) is written bin by bin for the window, so its input size is fixed");
+        var size = options.DynamicSize ? [OnnxGraph.Dim("H"), OnnxGraph.Dim("W")] : new[] { OnnxGraph.Dim(options.Window), OnnxGraph.Dim(options.Window) };
         g.Graph.Input.Add(OnnxGraph.Info(InputName, TensorProto.Types.DataType.Float, [OnnxGraph.Dim(ck.Bands), .. size]));
         var logits = new ModuleExporter(g).Predict(ck.Model, x);
         var outputs = AddOutputs(g, ck.Tree, logits, options, size);
@@ -80,7 +90,7 @@ public static class OnnxExporter
             IrVersion = IrVersion, ProducerName = "hierars", Graph = g.Graph,
             ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "?",
         };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
         foreach (var (k, v) in OnnxMetadata.For(ck, source, options, outputs)) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
         return model;
     }
@@ -175,9 +185,10 @@ public static class OnnxMetadata
         var classNames = outputs.Select(op => ck.Tree.Levels[op.Level].Classes.ToDictionary(c => c.Id.ToString(CultureInfo.InvariantCulture), c => c.Name)).ToList();
         var meta = new Dictionary<string, string>
         {
-            ["model_type"] = "Segmentor",
+            ["model_type"] = Json("Segmentor"), // Deepness reads every value as JSON
             ["class_names"] = classNames.Count == 1 ? Json(classNames[0]) : Json(classNames),
-            ["tiles_size"] = o.Window.ToString(CultureInfo.InvariantCulture),
+            ["tiles_size"] = o.Window.ToString(CultureInfo.InvariantCulture), // the key Deepness' documentation names
+            ["tile_size"] = o.Window.ToString(CultureInfo.InvariantCulture), // the key its code (2024-12) reads
             ["tiles_overlap"] = o.TilesOverlap.ToString(CultureInfo.InvariantCulture),
             ["standardization_mean"] = Json(ck.Normalization.Mean.Select(m => m / 255.0)),
             ["standardization_std"] = Json(ck.Normalization.Std.Select(s => s / 255.0)),

@@ -11,10 +11,12 @@ public readonly record struct Value(string Name, int C, int H, int W);
 /// An ONNX graph under construction (the schema's own classes): uniquely named nodes, weights as float
 /// initializers, int64 constants, and attribute helpers. Node names carry the module path they come from.
 /// </summary>
-public sealed class OnnxGraph
+public sealed class OnnxGraph(int opset = OnnxExporter.Opset)
 {
     readonly Dictionary<string, int> used = [];
     public GraphProto Graph { get; } = new() { Name = "hierars" };
+    /// <summary>The operator set the graph is written for (which ops exist, and their forms).</summary>
+    public int Opset { get; } = opset;
 
     /// <summary>A name not used before, from a hint (a module path and op).</summary>
     public string Fresh(string hint)
