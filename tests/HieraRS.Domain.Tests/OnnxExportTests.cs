@@ -124,7 +124,8 @@ public class OnnxExportTests
     public void SpatialSizeIsDynamicWhereTheArchitectureAllows(string variant)
     {
         var model = Randomise(Build(variant), 12);
-        var options = new OnnxExportOptions { Window = 96, DynamicSize = true };
+        // exported at 32: the last stage is 1 x 1 there, as DeepLabV3+'s image pool, yet not at the size it then runs at
+        var options = new OnnxExportOptions { Window = 32, DynamicSize = true };
         if (variant.StartsWith("uper")) // UPerNet's pooling bins are written for the export window
         {
             Assert.Contains("pyramid pooling", Assert.Throws<ArgumentException>(() => OnnxExporter.Build(Wrap(model), Source, options)).Message);

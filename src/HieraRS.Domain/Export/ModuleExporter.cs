@@ -156,7 +156,7 @@ public sealed partial class ModuleExporter(OnnxGraph graph)
     /// </summary>
     public Value Resize(Value x, Value like, string path, bool alignCorners = false)
     {
-        if (x.H == like.H && x.W == like.W) return x; // equal at the export size means the same stride: equal at every size
+        if (!Graph.DynamicSize && x.H == like.H && x.W == like.W) return x; // (at another size, equal here need not mean equal there)
         var nc = Graph.Op("Shape", path, [x.Name], OnnxGraph.Int("start", 0), OnnxGraph.Int("end", 2));
         var hw = Graph.Op("Shape", path, [like.Name], OnnxGraph.Int("start", 2), OnnxGraph.Int("end", 4));
         var sizes = Graph.Op("Concat", path, [nc, hw], OnnxGraph.Int("axis", 0));

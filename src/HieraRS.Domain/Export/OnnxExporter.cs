@@ -77,7 +77,7 @@ public static class OnnxExporter
     public static ModelProto Build(Checkpoint ck, CheckpointIdentity source, OnnxExportOptions options)
     {
         Check(options);
-        var g = new OnnxGraph(options.Opset);
+        var g = new OnnxGraph(options.Opset) { DynamicSize = options.DynamicSize };
         var x = new Value(InputName, ck.Bands, options.Window, options.Window);
         if (options.DynamicSize && FixedSize(ck.Model))
             throw new ArgumentException("--dynamic-size: this model's pyramid pooling (UPerNet) is written bin by bin for the window, so its input size is fixed");

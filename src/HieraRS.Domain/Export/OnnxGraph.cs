@@ -17,6 +17,8 @@ public sealed class OnnxGraph(int opset = OnnxExporter.Opset)
     public GraphProto Graph { get; } = new() { Name = "hierars" };
     /// <summary>The operator set the graph is written for (which ops exist, and their forms).</summary>
     public int Opset { get; } = opset;
+    /// <summary>Whether the input's height and width are declared dynamic (then no size seen at export time is taken as given).</summary>
+    public bool DynamicSize { get; init; }
 
     /// <summary>A name not used before, from a hint (a module path and op).</summary>
     public string Fresh(string hint)
