@@ -10,7 +10,7 @@ static class Guard
     {
         try { return body(); }
         catch (Exception e) when (e is ConfigException or GdalException or InvalidDataException or FileNotFoundException
-            or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or UnauthorizedAccessException)
+            or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or UnauthorizedAccessException or NotSupportedException)
         {
             Fail(e.Message);
             return 1;

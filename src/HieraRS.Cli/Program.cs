@@ -51,6 +51,7 @@ public static class Program
         root.Subcommands.Add(DataCommands.CheckData());
         root.Subcommands.Add(ScoreCommand.Build());
         root.Subcommands.Add(WeightsCommand.Build());
+        root.Subcommands.Add(ExportCommand.Build());
 
         var info = new Command("info", "versions, threads and native libraries");
         info.SetAction(pr =>
