@@ -6,7 +6,7 @@ using HieraRS.Domain.Data;
 using HieraRS.Domain.Export;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Models;
-using HieraRS.Domain.Training;
+using HieraRS.Domain.Modeling;
 using Microsoft.ML.OnnxRuntime;
 using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
 using Tensor = HieraRS.Tensors.Tensor;

@@ -6,7 +6,7 @@ namespace HieraRS.Domain.Tests;
 public partial class LayeringTests
 {
     static readonly string[] Layers =
-        ["Config", "Hierarchies", "Visual", "Data", "Models", "Decoding", "Losses", "Metrics", "Modeling", "Training", "Inference"];
+        ["Config", "Hierarchies", "Visual", "Data", "Models", "Decoding", "Losses", "Metrics", "Modeling", "Export", "Training", "Inference"];
 
     [GeneratedRegex(@"\bHieraRS\.Domain\.(\w+)")]
     private static partial Regex DomainReference();

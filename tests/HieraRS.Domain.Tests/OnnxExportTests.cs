@@ -2,8 +2,9 @@ using System.Text.Json;
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Export;
 using HieraRS.Domain.Hierarchies;
-using HieraRS.Domain.Losses;
+using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Models;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.NN;
 using HieraRS.Tensors;
@@ -166,11 +167,11 @@ public class OnnxExportTests
         Assert.Equal(Tree.Depth, labels.Count);
         if (logits.Length == 1)
         {
-            var upward = Decoding.Upward(Tree, logits[0]);
+            var upward = Decoder.Upward(Tree, logits[0]);
             for (int l = 0; l < Tree.Depth; l++) Assert.Equal(upward[l].Data, labels[$"labels_{l + 1}"]);
             return;
         }
-        var (native, _) = Decoding.Jsps(Tree, logits);
+        var (native, _) = Decoder.Jsps(Tree, logits);
         Tensor scores;
         using (GradMode.NoGrad()) scores = PathScores.Compute(Tree, logits);
         int p = Tree.PathCount, hw = logits[0].Size(2) * logits[0].Size(3);
@@ -197,7 +198,7 @@ public class OnnxExportTests
             var spec = new ModelSpec { Channels = 16 };
             var ckPath = Path.Combine(dir, "model.safetensors");
             var norm = new Normalization([412.6f, 317.7f, 243.7f, 292.6f], [42.8f, 45.6f, 54.9f, 69.3f]);
-            Checkpoint.Save(ckPath, spec.Build(Tree, Bands), spec, Tree, norm, 42);
+            new Checkpoint { Model = spec.Build(Tree, Bands), Spec = spec, Tree = Tree, Normalization = norm, Iteration = 42 }.Save(ckPath);
             var outPath = Path.Combine(dir, "model.onnx");
             OnnxExporter.Export(ckPath, outPath, new OnnxExportOptions { Window = 64, Resolution = 400 });
 

@@ -2,8 +2,9 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Google.Protobuf;
+using HieraRS.Platform;
 using HieraRS.Domain.Hierarchies;
-using HieraRS.Domain.Training;
+using HieraRS.Domain.Modeling;
 using HieraRS.NN;
 using HieraRS.NN.Onnx;
 using HieraRS.Tensors;
@@ -138,8 +139,8 @@ public static class OnnxExporter
     }
 
     /// <summary>
-    /// <see cref="Losses.Decoding.Jsps"/> in the graph: path scores s_t = sum_l log_softmax(Z_l)[t_l] over the tree's
-    /// valid paths (<see cref="Losses.PathScores"/>), the first best path, and each level's class on it.
+    /// <see cref="Decoding.Decoder.Jsps"/> in the graph: path scores s_t = sum_l log_softmax(Z_l)[t_l] over the tree's
+    /// valid paths (<see cref="Decoding.PathScores"/>), the first best path, and each level's class on it.
     /// </summary>
     static string[] JspsLabels(OnnxGraph g, ClassHierarchy tree, Value[] logits)
     {
@@ -156,7 +157,7 @@ public static class OnnxExporter
         return Enumerable.Range(0, tree.Depth).Select(l => g.Op("Gather", $"jsps.labels_{l + 1}", [g.Int64s($"jsps.class_{l + 1}", Column(l)), best], OnnxGraph.Int("axis", 0))).ToArray();
     }
 
-    /// <summary><see cref="Losses.Decoding.Upward"/> in the graph: the finest argmax through each level's upward map.</summary>
+    /// <summary><see cref="Decoding.Decoder.Upward"/> in the graph: the finest argmax through each level's upward map.</summary>
     static string[] UpwardLabels(OnnxGraph g, ClassHierarchy tree, Value finest)
     {
         var best = g.Op("ArgMax", "upward", [finest.Name], OnnxGraph.Int("axis", 1), OnnxGraph.Int("keepdims", 0));
