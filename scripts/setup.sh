@@ -27,3 +27,4 @@ ensure libopenblas0-pthread libopenblas0
 ensure libgdal32 libgdal34t64 libgdal34 libgdal36 libgdal35
 
 dotnet build HieraRS.slnx -c Release -nologo -v quiet -clp:ErrorsOnly
+bash scripts/install-launcher.sh

@@ -1,7 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Google.Protobuf;
+using HieraRS.Domain.Data;
+using HieraRS.Domain.Export;
+using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Models;
+using HieraRS.Domain.Modeling;
+using Microsoft.ML.OnnxRuntime;
+using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
+using Tensor = HieraRS.Tensors.Tensor;
 using HieraRS.NN;
 using HieraRS.Tensors;
 
@@ -14,7 +22,9 @@ namespace HieraRS.Bench;
 /// </summary>
 public static class Program
 {
-    static readonly string[] AllCases = ["sgemm", "conv3x3", "dwconv7", "batchnorm", "bilinear", "resnet18-fpn-train-step"];
+    static readonly string[] AllCases = ["sgemm", "conv3x3", "dwconv7", "batchnorm", "bilinear", "resnet18-fpn-train-step", "demo-window", "demo-window-onnx"];
+    /// <summary>Cases without a PyTorch twin in tools/bench_torch.py: our engine against ONNX Runtime on the same network.</summary>
+    static readonly string[] OursOnly = ["demo-window", "demo-window-onnx"];
 
     public static int Main(string[] args)
     {
@@ -51,7 +61,7 @@ public static class Program
         foreach (var c in cases)
         {
             var ours = RunProcess(SelfCommand(), [.. SelfArgs(), "--child", c, "--threads", threads.ToString(CultureInfo.InvariantCulture)]);
-            JsonElement? theirs = python is null ? null : RunProcess(python, [ToolPath("bench_torch.py"), c, "--threads", threads.ToString(CultureInfo.InvariantCulture), "--iters", Iters(c).ToString(CultureInfo.InvariantCulture)]);
+            JsonElement? theirs = python is null || OursOnly.Contains(c) ? null : RunProcess(python, [ToolPath("bench_torch.py"), c, "--threads", threads.ToString(CultureInfo.InvariantCulture), "--iters", Iters(c).ToString(CultureInfo.InvariantCulture)]);
             double os = ours.GetProperty("seconds").GetDouble(), om = ours.GetProperty("peak_rss_mb").GetDouble();
             double? ts = theirs?.GetProperty("seconds").GetDouble(), tm = theirs?.GetProperty("peak_rss_mb").GetDouble();
             string note = c == "sgemm" ? $"{2.0 * 2048 * 2048 * 2048 / os / 1e9:F0} GFLOP/s ours" + (ts is null ? "" : $", {2.0 * 2048 * 2048 * 2048 / ts.Value / 1e9:F0} torch") : "";
@@ -199,6 +209,22 @@ public static class Program
                     loss.Backward();
                     opt.Step();
                 };
+            }
+            case "demo-window" or "demo-window-onnx":
+            {
+                // the demo's network (ResNet-18 + UPerNet 64, BHCCM bidirectional + residual, MM-5B 4 / 9 / 18, 4 bands), one 512² window
+                Engine.ManualSeed(0);
+                var tree = HierarchyLoader.Builtin("mm5b");
+                var backbone = new ResNet(18, 4);
+                var model = new Segmentor(backbone, new UPerHead(backbone.OutChannels, 64, tree.ClassCounts));
+                model.Eval();
+                var x = R(1, 4, 512, 512);
+                if (name == "demo-window") return () => { using var _ = GradMode.NoGrad(); model.Predict(x); };
+                var ck = new Checkpoint { Model = model, Spec = new ModelSpec(), Tree = tree, Normalization = Normalization.Identity(4) };
+                var bytes = OnnxExporter.Build(ck, new CheckpointIdentity("bench", ""), new OnnxExportOptions()).ToByteArray();
+                var session = new InferenceSession(bytes, new SessionOptions { IntraOpNumThreads = Engine.Threads, InterOpNumThreads = 1 });
+                var input = new[] { NamedOnnxValue.CreateFromTensor(OnnxExporter.InputName, new DenseTensor(x.ToArray(), new[] { 1, 4, 512, 512 })) };
+                return () => session.Run(input).Dispose();
             }
             default: throw new ArgumentException(name);
         }

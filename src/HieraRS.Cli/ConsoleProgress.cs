@@ -13,6 +13,7 @@ public sealed class ConsoleProgress(string label, long total, string unit = "it"
 {
     readonly Stopwatch clock = Stopwatch.StartNew();
     readonly bool tty = !Console.IsErrorRedirected;
+    static bool lineOpen; // a bar is drawn on a terminal line that nothing has ended yet
     long lastDecile = -1, firstDone = -1;
     double firstSecs;
 
@@ -34,6 +35,14 @@ public sealed class ConsoleProgress(string label, long total, string unit = "it"
             if (decile != lastDecile) { lastDecile = decile; Console.Error.WriteLine(line); }
         }
         if (tty && done >= total) Console.Error.WriteLine();
+        lineOpen = tty && done < total;
+    }
+
+    /// <summary>Ends a bar's open line, so that a message printed next starts on its own.</summary>
+    public static void EndLine()
+    {
+        if (lineOpen) Console.Error.WriteLine();
+        lineOpen = false;
     }
 
     string Count(long n) => divisor == 1 ? n.ToString(CultureInfo.InvariantCulture) : (n / divisor).ToString("F1", CultureInfo.InvariantCulture);

@@ -2,9 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using HieraRS.Domain.Config;
 using HieraRS.Domain.Data;
+using HieraRS.Domain.Data.Check;
+using HieraRS.Domain.Training;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Visual;
 using HieraRS.Geo;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Cli;
@@ -51,7 +54,7 @@ static class DataCommands
             var norm = data.Normalization;
             string hierarchyRef = HierarchyLoader.BuiltinNames.Contains(pr.GetValue(hierarchy)!) ? tree.Name : Path.GetFullPath(pr.GetValue(hierarchy)!);
             File.WriteAllText(Path.Combine(dir, "dataset.yaml"), string.Create(CultureInfo.InvariantCulture, $"""
-                # written by `hierars synth`: {n} scenes of {s} x {s}, {opts.Bands} bands, seed {pr.GetValue(seed)}
+                # written by `hierars synth`: {Plural.Of(n, "scene")} of {s} x {s}, {Plural.Of(opts.Bands, "band")}, seed {pr.GetValue(seed)}
                 type: folder
                 root: .
                 hierarchy: {hierarchyRef}
@@ -63,7 +66,37 @@ static class DataCommands
                   std: [{string.Join(", ", norm.Std)}]
 
                 """));
-            Console.WriteLine($"wrote {Words.Count(n, "scene")} to {dir} (image/, label/, quicklook/, dataset.yaml)");
+            Console.WriteLine($"wrote {Plural.Of(n, "scene")} to {dir} (image/, label/, quicklook/, dataset.yaml)");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command CheckData()
+    {
+        var data = new Option<string?>("--data") { Description = "dataset YAML (a data section: type, root, ...)" };
+        var config = new Option<string?>("--config") { Description = "experiment YAML: checks its training and validation data" };
+        var split = new Option<string?>("--split") { Description = "with --data: the split to check (default: the file's, 'all' for every tile)" };
+        var cmd = new Command("check-data", "check every tile before training: files readable, bands present, labels the size of their image " +
+            "and inside the tree's encoding; every problem at once; scans are cached, so a rerun on unchanged files is quick");
+        foreach (var o in new Option[] { data, config, split }) cmd.Options.Add(o);
+        cmd.SetAction(pr => Guard.Run(() =>
+        {
+            var specs = (pr.GetValue(data), pr.GetValue(config)) switch
+            {
+                ({ } d, null) => [DatasetSpec.Load(d) is var s ? (s, pr.GetValue(split) ?? s.Split) : default],
+                (null, { } c) => ExperimentConfig.Load(c) is var cfg
+                    ? new[] { cfg.Train, cfg.Val }.OfType<DatasetSpec>().Select(s => (s, s.Split)).ToArray() : [],
+                _ => throw new ArgumentException("give either --data FILE or --config FILE"),
+            };
+            var datasets = specs.Select(s => Datasets.Open(s.Item1, s.Item2)).ToList();
+            var results = DataCheck.Require(datasets, progress: d =>
+            {
+                var bar = new ConsoleProgress($"check {d.Name}", d.Count, "tiles");
+                return (done, _) => { lock (bar) bar.Report(done); };
+            });
+            foreach (var r in results)
+                Console.WriteLine($"ok: {r.Dataset}: {Plural.Of(r.Tiles, "tile")}, {Plural.Of(r.Files, "file")} ({r.Cached} from the cache)");
             return 0;
         }));
         return cmd;
@@ -93,14 +126,14 @@ static class DataCommands
                     return local;
                 },
                 local => { lock (gate) total.Add(local); });
-            Console.WriteLine($"{ds.Name}: {Words.Count(ds.Count, "tile")}, {total.Pixels:N0} valid pixels");
+            Console.WriteLine($"{ds.Name}: {Plural.Of(ds.Count, "tile")}, {Plural.Of(total.Pixels, "valid pixel", grouped: true)}");
             var (mean, std) = (total.Mean, total.Std);
             for (int b = 0; b < ds.Bands; b++) Console.WriteLine($"band {b + 1}: mean {mean[b]:G6}  std {std[b]:G6}");
             for (int l = 0; l < ds.Hierarchy.Depth; l++)
             {
                 var counts = total.ClassPixels[l];
                 long sum = counts.Sum();
-                Console.WriteLine($"{ds.Hierarchy.Levels[l].Name}: {sum:N0} labelled pixels; " + (sum == 0 ? "no labels at this level" :
+                Console.WriteLine($"{ds.Hierarchy.Levels[l].Name}: {Plural.Of(sum, "labelled pixel", grouped: true)}; " + (sum == 0 ? "no labels at this level" :
                     string.Join(", ", counts.Select((c, k) => $"{ds.Hierarchy.Levels[l].Classes[k].Name} {100.0 * c / sum:F1}%"))));
             }
             string yaml = string.Create(CultureInfo.InvariantCulture,
@@ -108,7 +141,7 @@ static class DataCommands
                 $"  std: [{string.Join(", ", std.Select(v => v.ToString("G7", CultureInfo.InvariantCulture)))}]\n");
             if (pr.GetValue(outFile) is { } f)
             {
-                AtomicFile.WriteAllText(f, $"# hierars stats --data {pr.GetValue(data)} ({ds.Name}, {ds.Count} tiles, {total.Pixels} pixels)\n" + yaml);
+                AtomicFile.WriteAllText(f, $"# hierars stats --data {pr.GetValue(data)} ({ds.Name}, {Plural.Of(ds.Count, "tile")}, {Plural.Of(total.Pixels, "pixel")})\n" + yaml);
                 Console.WriteLine($"wrote {f}");
             }
             else Console.Write(yaml);

@@ -10,11 +10,17 @@ static class Guard
     {
         try { return body(); }
         catch (Exception e) when (e is ConfigException or GdalException or InvalidDataException or FileNotFoundException
-            or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or UnauthorizedAccessException)
+            or DirectoryNotFoundException or ArgumentException or KeyNotFoundException or UnauthorizedAccessException or NotSupportedException)
         {
-            Console.Error.WriteLine();
-            Console.Error.WriteLine($"error: {e.Message}");
+            Fail(e.Message);
             return 1;
         }
+    }
+
+    /// <summary>The one form of every error the command prints: <c>error: </c> and the message, on a line of its own.</summary>
+    public static void Fail(string message)
+    {
+        ConsoleProgress.EndLine();
+        Console.Error.WriteLine($"error: {message}");
     }
 }

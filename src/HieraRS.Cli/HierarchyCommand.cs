@@ -1,4 +1,6 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Hierarchies;
+using HieraRS.Tensors;
 
 namespace HieraRS.Cli;
 
@@ -7,11 +9,10 @@ public static class HierarchyCommand
 {
     public static int Show(string nameOrPath)
     {
-        var h = Load(nameOrPath);
-        if (h is null) return 1;
+        var h = HierarchyLoader.Resolve(nameOrPath);
         bool colour = !Console.IsOutputRedirected;
         Console.WriteLine($"{h.Name}: {h.Description}");
-        Console.WriteLine($"levels {string.Join(" / ", h.Levels.Select(l => $"{l.Name} ({l.Count})"))}; {h.PathCount} valid paths");
+        Console.WriteLine($"levels {string.Join(" / ", h.Levels.Select(l => $"{l.Name} ({l.Count})"))}; {Plural.Of(h.PathCount, "valid path")}");
         void Print(int level, int id, string indent)
         {
             var c = h.Levels[level].Classes[id];
@@ -38,9 +39,8 @@ public static class HierarchyCommand
 
     public static int Validate(string path)
     {
-        var h = Load(path);
-        if (h is null) return 1;
-        Console.WriteLine($"ok: {h.Name} ({string.Join("/", h.ClassCounts)}), {h.PathCount} valid paths");
+        var h = HierarchyLoader.Resolve(path);
+        Console.WriteLine($"ok: {h.Name} ({string.Join("/", h.ClassCounts)}), {Plural.Of(h.PathCount, "valid path")}");
         return 0;
     }
 
@@ -52,15 +52,5 @@ public static class HierarchyCommand
             Console.WriteLine($"{n,-10} {string.Join("/", h.ClassCounts),-9} {h.Description}");
         }
         return 0;
-    }
-
-    static ClassHierarchy? Load(string nameOrPath)
-    {
-        try { return HierarchyLoader.Resolve(nameOrPath); }
-        catch (HierarchyException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return null;
-        }
     }
 }

@@ -1,8 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using HieraRS.Domain.Inference;
-using HieraRS.Domain.Training;
+using HieraRS.Domain.Modeling;
 using HieraRS.Geo;
+using HieraRS.Platform;
 
 namespace HieraRS.Cli;
 
@@ -106,9 +107,9 @@ static class PredictCommand
 
     static void Report(PredictOptions opts, PredictResult r)
     {
-        string resumed = r.ResumedRows > 0 ? $"; continued an interrupted run after {Words.Count(r.ResumedRows, "row")} of windows" : "";
+        string resumed = r.ResumedRows > 0 ? $"; continued an interrupted run after {Plural.Of(r.ResumedRows, "row")} of windows" : "";
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{r.Output}: {r.Width} x {r.Height}, {Words.Count(r.Windows, "window")} ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s{resumed}"));
+            $"{r.Output}: {r.Width} x {r.Height}, {Plural.Of(r.Windows, "window")} ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s{resumed}"));
         Console.WriteLine($"coloured levels (open in a GIS): {ScenePredictor.ColourVrtPath(r.Output)}" + (opts.Probabilities is { } pf ? $"; probabilities: {pf}" : ""));
     }
 

@@ -1,4 +1,7 @@
+using HieraRS.Platform;
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using HieraRS.NN;
 using HieraRS.Tensors;
@@ -24,7 +27,7 @@ public static class Program
         var file = new Argument<string>("file") { Description = "a .safetensors file" };
         var inspect = new Command("inspect", "list the tensors (name, dtype, shape) and metadata of a checkpoint");
         inspect.Arguments.Add(file);
-        inspect.SetAction(pr => Inspect(pr.GetValue(file)!));
+        inspect.SetAction(pr => Guard.Run(() => Inspect(pr.GetValue(file)!)));
         var checkpoint = new Command("checkpoint", "checkpoint tools");
         checkpoint.Subcommands.Add(inspect);
         root.Subcommands.Add(checkpoint);
@@ -32,11 +35,11 @@ public static class Program
         var tree = new Argument<string>("hierarchy") { Description = "a built-in name (see `hierarchy list`) or a .yaml / .json file" };
         var show = new Command("show", "print a class tree with its colours, label encoding and source correspondences");
         show.Arguments.Add(tree);
-        show.SetAction(pr => HierarchyCommand.Show(pr.GetValue(tree)!));
+        show.SetAction(pr => Guard.Run(() => HierarchyCommand.Show(pr.GetValue(tree)!)));
         var treeFile = new Argument<string>("file") { Description = "a .yaml or .json hierarchy file" };
         var validate = new Command("validate", "check a hierarchy file; errors name the line and class");
         validate.Arguments.Add(treeFile);
-        validate.SetAction(pr => HierarchyCommand.Validate(pr.GetValue(treeFile)!));
+        validate.SetAction(pr => Guard.Run(() => HierarchyCommand.Validate(pr.GetValue(treeFile)!)));
         var list = new Command("list", "the built-in hierarchies");
         list.SetAction(_ => HierarchyCommand.List());
         var hierarchy = new Command("hierarchy", "class hierarchies");
@@ -45,45 +48,65 @@ public static class Program
 
         root.Subcommands.Add(DataCommands.Synth());
         root.Subcommands.Add(DataCommands.Stats());
+        root.Subcommands.Add(DataCommands.CheckData());
         root.Subcommands.Add(ScoreCommand.Build());
+        root.Subcommands.Add(WeightsCommand.Build());
+        root.Subcommands.Add(ExportCommand.Build());
 
         var info = new Command("info", "versions, threads and native libraries");
         info.SetAction(pr =>
         {
-            Console.WriteLine($"hierars {typeof(Program).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} cores");
+            Console.WriteLine($"hierars {typeof(Program).Assembly.GetName().Version}, .NET {Environment.Version}, {Plural.Of(Environment.ProcessorCount, "core")}");
             Console.WriteLine($"engine threads: {Engine.Threads}; GEMM backend: {Engine.Backend}");
             return 0;
         });
         root.Subcommands.Add(info);
-        var parsed = root.Parse(args);
+        return Invoke(root.Parse(args), threads);
+    }
+
+    /// <summary>Runs the parsed command; every error, of parsing included, in Guard's one form.</summary>
+    static int Invoke(ParseResult parsed, Option<int?> threads)
+    {
         if (parsed.Errors.Count == 0 && parsed.GetValue(threads) is { } t)
         {
-            if (t < 1) { Console.Error.WriteLine("error: --threads must be at least 1"); return 1; }
+            if (t < 1) { Guard.Fail("--threads must be at least 1"); return 1; }
             Engine.Threads = t;
         }
-        return parsed.Invoke();
+        if (parsed.Errors.Count > 0 && parsed.Action is ParseErrorAction)
+        {
+            foreach (var e in parsed.Errors) Guard.Fail(e.Message);
+            Console.Error.WriteLine($"usage: {CommandPath(parsed.CommandResult)} --help");
+            return 1;
+        }
+        try { return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false }); }
+        catch (Exception e) // a bug, not bad input (Guard answers that): the trace is what a report needs
+        {
+            Guard.Fail($"unexpected {e.GetType().Name}: {e.Message} (a bug; please report it with this trace)");
+            Console.Error.WriteLine(e);
+            return 70;
+        }
+    }
+
+    /// <summary>"hierars hierarchy validate" for the validate command's result.</summary>
+    static string CommandPath(CommandResult command)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = command; r is CommandResult c; r = c.Parent) names.Insert(0, c.Command.Name);
+        names[0] = "hierars";
+        return string.Join(" ", names);
     }
 
     static int Inspect(string path)
     {
-        if (!File.Exists(path)) { Console.Error.WriteLine($"error: no such file: {path}"); return 2; }
-        try
+        var c = SafeTensors.Load(path);
+        foreach (var (k, v) in c.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Console.WriteLine($"# {k} = {v}");
+        long total = 0;
+        foreach (var (name, t) in c.Tensors)
         {
-            var c = SafeTensors.Load(path);
-            foreach (var (k, v) in c.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Console.WriteLine($"# {k} = {v}");
-            long total = 0;
-            foreach (var (name, t) in c.Tensors)
-            {
-                Console.WriteLine($"{name,-60} {c.Tensors.TypeOf(name),-5} {ShapeUtil.Format(t.Shape)}");
-                total += t.Numel;
-            }
-            Console.WriteLine($"{c.Tensors.Count} tensors, {total:N0} values");
-            return 0;
+            Console.WriteLine($"{name,-60} {c.Tensors.TypeOf(name),-5} {ShapeUtil.Format(t.Shape)}");
+            total += t.Numel;
         }
-        catch (InvalidDataException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
+        Console.WriteLine($"{Plural.Of(c.Tensors.Count, "tensor")}, {Plural.Of(total, "value", grouped: true)}");
+        return 0;
     }
 }

@@ -4,8 +4,10 @@ using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Inference;
 using HieraRS.Domain.Metrics;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.Domain.Visual;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Cli;
@@ -84,8 +86,7 @@ static class TrainCommands
         {
             var ck = Checkpoint.Load(pr.GetValue(checkpoint)!);
             var cfg = pr.GetValue(config) is { } c ? ExperimentConfig.Load(c)
-                : ck.Metadata.TryGetValue("config", out var text) ? ExperimentConfig.Parse(text, ck.Metadata.GetValueOrDefault("config_source", "checkpoint"),
-                    Path.GetDirectoryName(Path.GetFullPath(ck.Metadata.GetValueOrDefault("config_source", ".")))!)
+                : ck.Run is { } run ? ExperimentConfig.Of(run)
                 : throw new ArgumentException("the checkpoint stores no config: give --config");
             var spec = cfg.Val ?? cfg.Train;
             if (pr.GetValue(root) is { } r) spec = spec with { Root = Path.GetFullPath(r) };
@@ -93,7 +94,7 @@ static class TrainCommands
             if (data.Bands != ck.Bands) throw new ArgumentException($"the data has {data.Bands} bands, the checkpoint was trained on {ck.Bands}");
             var bar = new ConsoleProgress("eval", data.Count, "tiles");
             var m = Evaluator.Evaluate(ck.Model, new Renormalised(data, ck.Normalization), (k, n) => bar.Report(k));
-            Console.WriteLine($"{ck.Tree.Name}: {data.Name}, {Words.Count(data.Count, "tile")}, checkpoint at iteration {ck.Iteration}");
+            Console.WriteLine($"{ck.Tree.Name}: {data.Name}, {Plural.Of(data.Count, "tile")}, checkpoint at iteration {ck.Iteration}");
             Console.Write(MetricsReport.ToConsole(m));
             if (pr.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, m.ToJson()); Console.WriteLine($"wrote {j}"); }
             if (pr.GetValue(report) is { } dir) Console.WriteLine($"wrote {string.Join(", ", MetricsReport.Save(m, dir).Select(Path.GetFileName))} to {dir}");

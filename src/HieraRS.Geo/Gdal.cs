@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using HieraRS.Tensors.Native;
+using HieraRS.Platform;
 
 namespace HieraRS.Geo;
 
@@ -18,6 +18,10 @@ internal static unsafe partial class Gdal
 
     static readonly object InitLock = new();
 
+    /// <summary>GDAL's sonames, newest Debian release's first, and the package to install.</summary>
+    public static readonly NativeLibraryInfo Library = new(Lib, "libgdal32",
+        "libgdal.so.32", "libgdal.so.34", "libgdal.so.35", "libgdal.so.36", "libgdal.so.33", "libgdal.so.31", "libgdal.so.30", "libgdal.so");
+
     /// <summary>GDAL block cache size set at initialisation (128 MB).</summary>
     public const long CacheBytes = 128L << 20;
     static bool initialised;
@@ -28,8 +32,8 @@ internal static unsafe partial class Gdal
         lock (InitLock)
         {
             if (initialised) return;
-            NativeLibraries.Register(typeof(Gdal).Assembly);
-            NativeLibraries.Load("gdal");
+            NativeLibraries.Register(typeof(Gdal).Assembly, Library);
+            NativeLibraries.Load(Library);
             GDALAllRegister();
             // GDAL's block cache defaults to 5% of RAM; a bounded one keeps streamed reads and writes flat
             // in memory (GDAL_CACHEMAX in the environment still wins)
@@ -124,4 +128,8 @@ internal static unsafe partial class Gdal
         for (var p = (IntPtr*)list; *p != IntPtr.Zero; p++) r.Add(Marshal.PtrToStringUTF8(*p) ?? "");
         return [.. r];
     }
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial IntPtr OSRNewSpatialReference(string wkt);
+    [LibraryImport(Lib)] public static partial void OSRDestroySpatialReference(IntPtr srs);
+    [LibraryImport(Lib)] public static partial int OSRIsSame(IntPtr a, IntPtr b);
+    [LibraryImport(Lib)] public static partial IntPtr OSRGetName(IntPtr srs);
 }

@@ -1,4 +1,4 @@
-using HieraRS.Tensors;
+using HieraRS.Platform;
 
 namespace HieraRS.Geo;
 

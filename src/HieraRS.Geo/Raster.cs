@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using System.Runtime.InteropServices;
 
 namespace HieraRS.Geo;
@@ -57,8 +58,7 @@ public sealed unsafe class Raster : IDisposable
     public static Raster Open(string path)
     {
         Gdal.Init();
-        if (!File.Exists(path) && !path.StartsWith("/vsi", StringComparison.Ordinal))
-            throw new FileNotFoundException($"{path}: no such raster file", path);
+        if (!path.StartsWith("/vsi", StringComparison.Ordinal)) InputFile.Check(path, "raster file");
         return new Raster(path, OpenHandle(path));
     }
 

@@ -157,7 +157,8 @@ public sealed class AvgPool2d(int kernelSize, int? stride = null, int padding = 
 
 public sealed class AdaptiveAvgPool2d(int outH, int outW) : Module
 {
-    public override Tensor Forward(Tensor x) => F.AdaptiveAvgPool2d(x, outH, outW);
+    public readonly int OutH = outH, OutW = outW;
+    public override Tensor Forward(Tensor x) => F.AdaptiveAvgPool2d(x, OutH, OutW);
 }
 
 /// <summary>Children named "0", "1", ... applied in order.</summary>

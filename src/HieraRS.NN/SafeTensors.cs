@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.NN;
@@ -16,7 +17,7 @@ public static class SafeTensors
 
     public sealed record Content(StateDict Tensors, IReadOnlyDictionary<string, string> Metadata);
 
-    static int Size(DType t) => t switch { DType.F32 or DType.I32 => 4, DType.F16 or DType.BF16 => 2, DType.I64 => 8, _ => 1 };
+    internal static int Size(DType t) => t switch { DType.F32 or DType.I32 => 4, DType.F16 or DType.BF16 => 2, DType.I64 => 8, _ => 1 };
 
     static DType ParseType(string s, string path, string name) => s switch
     {
@@ -90,7 +91,7 @@ public static class SafeTensors
     /// <summary>Reads every tensor as float32 (remembering its stored dtype) plus the metadata.</summary>
     public static Content Load(string path)
     {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        using var fs = InputFile.OpenRead(path, "safetensors file", 1 << 20);
         long fileLen = fs.Length;
         if (fileLen < 8) throw new InvalidDataException($"{path}: not a safetensors file (only {fileLen} bytes)");
         Span<byte> len = stackalloc byte[8];
@@ -101,6 +102,7 @@ public static class SafeTensors
         var hb = new byte[headerLen];
         fs.ReadExactly(hb);
         long dataStart = 8 + (long)headerLen, dataLen = fileLen - dataStart;
+        if (!System.Text.Unicode.Utf8.IsValid(hb)) throw new InvalidDataException($"{path}: header is not valid UTF-8; file corrupt or not safetensors");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(hb); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: header is not valid JSON ({e.Message})"); }
@@ -117,6 +119,7 @@ public static class SafeTensors
                     meta[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw new InvalidDataException($"{path}: metadata '{m.Name}' is not a string");
                 continue;
             }
+            if (specs.Any(s => s.Name == prop.Name)) throw new InvalidDataException($"{path}: tensor '{prop.Name}' is given twice");
             specs.Add(ParseSpec(prop, path));
         }
         // offsets must tile the data section exactly: sorted, no gaps, no overlaps
@@ -163,7 +166,7 @@ public static class SafeTensors
         }
     }
 
-    static void Decode(ReadOnlySpan<byte> raw, DType type, Span<float> dst)
+    internal static void Decode(ReadOnlySpan<byte> raw, DType type, Span<float> dst)
     {
         int sz = Size(type);
         for (int i = 0; i < dst.Length; i++)

@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using HieraRS.Tensors.Native;
 
 namespace HieraRS.Tensors;
@@ -53,7 +54,7 @@ public static class Engine
         }
         set
         {
-            if (value == GemmBackend.OpenBlas) NativeLibraries.Load("openblas");
+            if (value == GemmBackend.OpenBlas) NativeLibraries.Load(OpenBlas.Library);
             backend = value;
             if (value == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(threads);
         }

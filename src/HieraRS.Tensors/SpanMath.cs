@@ -34,7 +34,9 @@ public static class SpanMath
     }
 
     /// <summary>dst = x * a + y * b + c.</summary>
-    public static void Axpby(ReadOnlySpan<float> x, float a, ReadOnlySpan<float> y, float b, float c, Span<float> dst)
+    /// <summary>dst = x * a + (y - shift) * b + c. Centring y first keeps (y - shift) exact-ish where y sits
+    /// far from zero, so the b-term does not cancel against c (batch-norm backward with a large mean).</summary>
+    public static void AxpbyCentered(ReadOnlySpan<float> x, float a, ReadOnlySpan<float> y, float shift, float b, float c, Span<float> dst)
     {
         int n = x.Length, i = 0;
         ref float px = ref MemoryMarshal.GetReference(x);
@@ -42,14 +44,14 @@ public static class SpanMath
         ref float d = ref MemoryMarshal.GetReference(dst);
         if (Vector256.IsHardwareAccelerated)
         {
-            var va = Vector256.Create(a); var vb = Vector256.Create(b); var vc = Vector256.Create(c);
+            var va = Vector256.Create(a); var vb = Vector256.Create(b); var vc = Vector256.Create(c); var vs = Vector256.Create(shift);
             for (; i <= n - 8; i += 8)
             {
                 var t = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i), va, vc);
-                Vector256.StoreUnsafe(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref py, (nuint)i), vb, t), ref d, (nuint)i);
+                Vector256.StoreUnsafe(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref py, (nuint)i) - vs, vb, t), ref d, (nuint)i);
             }
         }
-        for (; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref px, i) * a + Unsafe.Add(ref py, i) * b + c;
+        for (; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref px, i) * a + (Unsafe.Add(ref py, i) - shift) * b + c;
     }
 
     /// <summary>dst = y &gt; 0 ? g : 0 (ReLU backward from the output).</summary>

@@ -6,6 +6,7 @@ using HieraRS.Testing;
 namespace HieraRS.Domain.Tests;
 
 /// <summary>Whole backbones in training mode against PyTorch (tools/make_golden_models.py): four stage outputs, every gradient, BN statistics.</summary>
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class BackboneTests
 {
     static void Check(string fixture, Module model) =>

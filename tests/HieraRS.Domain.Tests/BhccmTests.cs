@@ -1,4 +1,5 @@
 using HieraRS.Domain.Hierarchies;
+using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Losses;
 using HieraRS.Domain.Models;
 using HieraRS.NN;
@@ -8,6 +9,7 @@ using HieraRS.Testing;
 namespace HieraRS.Domain.Tests;
 
 /// <summary>BHCCM, L_HPC, L_HSC and JSPS against an independent PyTorch implementation (tools/make_golden_bhccm.py).</summary>
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class BhccmTests
 {
     static readonly ClassHierarchy Tree = HierarchyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "fixtures", "bhccm", "tree.yaml"));
@@ -54,7 +56,7 @@ public class BhccmTests
         Assert.Equal(t["hce"].Item(), terms["ce1"] + terms["ce2"] + terms["ce3"], 1e-5f * Math.Abs(t["hce"].Item()));
         total.Backward();
         for (int i = 0; i < 3; i++) Golden.AssertClose(t[$"gz{i}"], z[i].Grad!, 1e-4, $"L_HSC gradient of level {i + 1}");
-        var (jsps, confidence) = Decoding.Jsps(Tree, t.Where(kv => kv.Key.StartsWith('z')).OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray());
+        var (jsps, confidence) = Decoder.Jsps(Tree, t.Where(kv => kv.Key.StartsWith('z')).OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray());
         for (int i = 0; i < 3; i++) Assert.Equal(SafeTensors.ToIntTensor(t[$"jsps{i}"]).Data, jsps[i].Data);
         Assert.All(confidence.ToArray(), c => Assert.InRange(c, 1f / Tree.PathCount, 1f));
     }
@@ -79,7 +81,7 @@ public class BhccmTests
         var z = Tree.ClassCounts.Select(k => Tensor.Randn([1, k, 4, 4], new Generator(3))).ToArray();
         var ignored = Enumerable.Range(0, 3).Select(_ => new IntTensor(Enumerable.Repeat(255L, 16).ToArray(), 1, 4, 4)).ToArray();
         Assert.Equal(0f, new HierarchicalLoss(Tree).Hpc(z, ignored).Item());
-        var (labels, _) = Decoding.Jsps(Tree, z);
+        var (labels, _) = Decoder.Jsps(Tree, z);
         Span<int> path = stackalloc int[3];
         for (int i = 0; i < 16; i++)
         {
@@ -87,7 +89,7 @@ public class BhccmTests
             Assert.True(Tree.IsValidPath(path));
         }
         // independent argmax ignores the tree: with these logits some pixel disagrees with its path
-        var ind = Decoding.Independent(z);
+        var ind = Decoder.Independent(z);
         Assert.Contains(Enumerable.Range(0, 16), i =>
         {
             Span<int> p = stackalloc int[3];
@@ -109,7 +111,7 @@ public class BhccmTests
         double lse = Math.Log(s.Sum(Math.Exp));
         var y = new[] { new IntTensor([0L], 1, 1, 1), new IntTensor([1L], 1, 1, 1) };
         Assert.Equal(-(s[1] - lse), new HierarchicalLoss(tree).Hpc([z1, z2], y).Item(), 1e-6);
-        var (jsps, conf) = Decoding.Jsps(tree, [z1, z2]);
+        var (jsps, conf) = Decoder.Jsps(tree, [z1, z2]);
         Assert.Equal((0L, 1L), (jsps[0].Data[0], jsps[1].Data[0]));
         Assert.Equal(Math.Exp(s[1] - lse), conf.Item(), 1e-6);
 
@@ -121,6 +123,7 @@ public class BhccmTests
     }
 }
 
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class DecodeHeadTests
 {
     static readonly int[] Counts = HierarchyLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "fixtures", "bhccm", "tree.yaml")).ClassCounts;

@@ -6,6 +6,7 @@ using HieraRS.Testing;
 namespace HieraRS.Domain.Tests;
 
 /// <summary>Whole blocks in training mode against PyTorch: output, input and parameter gradients, BN statistics.</summary>
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class BlockTests
 {
     static void CheckBlock(string fixture, Module m, Func<Tensor[], Tensor> forward, double rtol = 1e-4)

@@ -177,4 +177,44 @@ public class HierarchyTests
         var e = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse(text, "tree.yaml"));
         Assert.Contains("duplicate class id 0", e.Message);
     }
+    /// <summary>A tree text: level sizes, each class under every class of the level above when <paramref name="allParents"/>.</summary>
+    static string Tree(int[] counts, bool allParents = false)
+    {
+        var t = new System.Text.StringBuilder("name: t\nlevels:\n");
+        for (int l = 0; l < counts.Length; l++)
+        {
+            t.Append($"  - name: L{l + 1}\n    classes:\n");
+            for (int c = 0; c < counts[l]; c++)
+            {
+                string parent = l == 0 ? "" : allParents ? $"parent: [{string.Join(", ", Enumerable.Range(0, counts[l - 1]))}], " : "parent: 0, ";
+                t.Append($"      - {{name: c{c}, {parent}colour: [1, 2, 3]}}\n");
+            }
+        }
+        return t.ToString();
+    }
+
+    [Fact]
+    public void ALevelOf256ClassesNamesTheLineOfThe256th() // issue 12, item 2: was an unhandled exception
+    {
+        var e = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse(Tree([2, 256]), "tree.yaml"));
+        // lines: 1 name, 2 levels, 3-4 L1 header, 5-6 its classes, 7-8 L2 header, 9 its class 0: class 255 is on line 264
+        Assert.Equal("tree.yaml:264: level 'L2' has 256 classes; at most 255 (class ids are bytes and 255 means no label)", e.Message);
+        Assert.Equal([2, 255], HierarchyLoader.Parse(Tree([2, 255]), "tree.yaml").ClassCounts);
+    }
+
+    [Fact]
+    public void MoreThanSevenLevelsIsAFileLineError()
+    {
+        var e = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse(Tree([1, 1, 1, 1, 1, 1, 1, 1]), "tree.yaml"));
+        Assert.Equal("tree.yaml:24: 8 levels; at most 7 are supported", e.Message);
+    }
+
+    [Fact]
+    public void PathsMultipliedBySeveralParentsAreBounded()
+    {
+        // every class under every class above: 4^7 = 16384 paths, counted without listing them
+        var e = Assert.Throws<HierarchyException>(() => HierarchyLoader.Parse(Tree([4, 4, 4, 4, 4, 4, 4], allParents: true), "tree.yaml"));
+        Assert.Equal("tree.yaml:1: hierarchy 't' has 16,384 root-to-leaf paths (classes with several parents multiply them); at most 4096 are supported", e.Message);
+        Assert.Equal(1024, HierarchyLoader.Parse(Tree([4, 4, 4, 4, 4], allParents: true), "tree.yaml").PathCount);
+    }
 }

@@ -1,6 +1,7 @@
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Inference;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.Geo;
 using HieraRS.Tensors;
@@ -218,16 +219,25 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         // one window covering the scene (reflection-padded to 224) against 64-pixel windows, blended
         var one = ReadBands(Predict(new PredictOptions { Window = 224, Overlap = 0 }, "one.tif"));
         var slid = ReadBands(Predict(new PredictOptions { Window = 128, Overlap = 64 }, "slid.tif"));
-        int agree = 0, n = 0;
-        for (int y = 20; y < 180; y++)
-            for (int x = 20; x < 180; x++)
-            {
-                int i = y * 200 + x;
-                if (one[2][i] == ClassMaps.NoData) continue;
-                n++;
-                if (one[2][i] == slid[2][i]) agree++;
-            }
-        Assert.True(agree > 0.9 * n, $"{agree} of {n} pixels agree");
+        double Agreement(int shift)
+        {
+            int agree = 0, n = 0;
+            for (int y = 20; y < 180; y++)
+                for (int x = 20; x < 180; x++)
+                {
+                    int i = y * 200 + x;
+                    if (one[2][i] == ClassMaps.NoData) continue;
+                    n++;
+                    if (one[2][i] == slid[2][i + shift]) agree++;
+                }
+            return (double)agree / n;
+        }
+        // Windows see less context than one whole pass, so this small model changes its mind on about a
+        // tenth of the pixels (measured 89-92 % agreement on AVX2 and AVX-512 kernels); a window placed
+        // or weighted wrongly by only 4 pixels already falls below the true registration's agreement.
+        double aligned = Agreement(0), misregistered = Agreement(4);
+        Assert.True(aligned > 0.85, $"{aligned:P1} of pixels agree");
+        Assert.True(aligned > misregistered + 0.04, $"aligned {aligned:P1}, shifted by 4 pixels {misregistered:P1}");
     }
 
     [Fact]

@@ -8,18 +8,25 @@ namespace HieraRS.Domain.Tests;
 
 public class ScoringTests
 {
-    static readonly ClassHierarchy Tree = HierarchyLoader.Parse("""
+    /// <summary>A two-level tree (2 / 3 classes), also written to files by other tests.</summary>
+    internal const string TinyTree = """
         name: tiny
         levels:
           - name: coarse
             classes: [{name: A, colour: [255, 0, 0]}, {name: B, colour: [0, 0, 255]}]
           - name: fine
             classes: [{name: a1, parent: A, colour: [200, 0, 0]}, {name: a2, parent: A, colour: [150, 0, 0]}, {name: b1, parent: B, colour: [0, 0, 200]}]
-        """, "tiny.yaml");
+        """;
 
-    static void Write(string path, int w, int h, params byte[][] bands)
+    static readonly ClassHierarchy Tree = HierarchyLoader.Parse(TinyTree, "tiny.yaml");
+
+    static void Write(string path, int w, int h, params byte[][] bands) => WriteGeo(path, null, "", w, h, bands);
+
+    static void WriteGeo(string path, double[]? transform, string crs, int w, int h, params byte[][] bands)
     {
         using var r = RasterWriter.Create(path, w, h, bands.Length, RasterType.Byte);
+        if (transform is not null) r.SetGeoTransform(transform);
+        r.SetProjection(crs);
         for (int b = 0; b < bands.Length; b++) r.Write(0, 0, w, h, [b + 1], bands[b]);
         r.Commit();
     }
@@ -116,5 +123,35 @@ public class ScoringTests
         var three = QuickLook.ClassMap([0, 0, 2, 255], 2, 2, Tree.Levels[1], "map");
         var four = QuickLook.ClassMap([0, 1, 2, 255], 2, 2, Tree.Levels[1], "map");
         Assert.Equal(14, four.Height - three.Height); // one legend row more
+    }
+
+    [Fact]
+    public void APredictionOffTheTruthsGroundGridIsRefusedSayingWhatDiffers() // issue 12, item 6
+    {
+        string dir = SharedData.TempDir(), t = Path.Combine(dir, "t.tif"), p = Path.Combine(dir, "p.tif");
+        double[] grid = [500000, 4, 0, 4000000, 0, -4];
+        string utm = Data.SyntheticScene.Utm50N;
+        WriteGeo(t, grid, utm, 2, 1, [0, 1]);
+        ScoreResult Score(bool ignore = false) => RasterScoring.Score(Tree, p, t, ignoreGeoreference: ignore);
+
+        // one pixel east: the same size, other ground
+        WriteGeo(p, [500004, 4, 0, 4000000, 0, -4], utm, 2, 1, [0, 1]);
+        var e = Assert.Throws<InvalidDataException>(() => Score());
+        Assert.Equal($"{p}: not on the ground grid of the truth {t}: geotransform (origin 500004, 4000000; pixel 4 x -4) vs " +
+            "(origin 500000, 4000000; pixel 4 x -4) (prediction vs truth; --ignore-georef scores it anyway)", e.Message);
+        Assert.Equal(2, Score(ignore: true).Metrics.EvaluatedPixels);
+
+        // another CRS, and none
+        WriteGeo(p, grid, "GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563]],PRIMEM[\"Greenwich\",0],UNIT[\"degree\",0.0174532925199433]]", 2, 1, [0, 1]);
+        Assert.Contains("CRS 'WGS 84' vs 'WGS 84 / UTM zone 50N'", Assert.Throws<InvalidDataException>(() => Score()).Message);
+        WriteGeo(p, null, "", 2, 1, [0, 1]);
+        Assert.Contains("geotransform none vs (origin 500000, 4000000; pixel 4 x -4); CRS none vs 'WGS 84 / UTM zone 50N'",
+            Assert.Throws<InvalidDataException>(() => Score()).Message);
+
+        // the same CRS in other words (no EPSG codes) and an origin a hundred-thousandth of a pixel off: the same grid
+        string plain = System.Text.RegularExpressions.Regex.Replace(utm, @",AUTHORITY\[[^\]]*\]", "");
+        Assert.NotEqual(utm, plain);
+        WriteGeo(p, [500000.00004, 4, 0, 4000000, 0, -4], plain, 2, 1, [0, 1]);
+        Assert.Equal(1.0, Score().Metrics.Scores(1).OverallAccuracy);
     }
 }

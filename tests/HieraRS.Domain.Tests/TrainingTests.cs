@@ -1,4 +1,5 @@
 using HieraRS.Domain.Models;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Config;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Training;
@@ -128,12 +129,12 @@ public class TrainingTests
         foreach (var f in files)
         {
             var cfg = ExperimentConfig.Load(f);
-            Assert.Contains(cfg.Model.Backbone, ModelSpec.Backbones);
+            Assert.Contains(cfg.Model.Backbone, ModelRegistry.Backbones.Keys);
         }
         var paper = ExperimentConfig.Load(Path.Combine(dir!, "paper", "mm5b-gf2-convnext-b-upernet-bhccm.yaml"));
         Assert.Equal(("convnext_base", 512, 0.9, 80000L), (paper.Model.Backbone, paper.Model.Channels, paper.Optimizer.LayerDecay, paper.Run.Iterations));
         var translu = ExperimentConfig.Load(Path.Combine(dir!, "transfer", "gid-crop-translu-cdsa-only.yaml"));
-        Assert.Equal(("translu", false, true, 1.0), (translu.Transfer!.Method, translu.Transfer.Cdks, translu.Transfer.Cdsa, translu.Alpha));
+        Assert.Equal(("translu", false, true, 1.0), (translu.Transfer!.Method, translu.Transfer.Options.Cdks, translu.Transfer.Options.Cdsa, translu.Alpha));
         var baseline = ExperimentConfig.Load(Path.Combine(dir!, "transfer", "gid-crop-finetune-backbone.yaml"));
         Assert.Equal(("finetune", "backbone", BhccmMode.Flat), (baseline.Transfer!.Method, baseline.Transfer.Init, baseline.Model.Mode));
     }

@@ -1,12 +1,14 @@
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Training;
 using HieraRS.Domain.Models;
+using HieraRS.Domain.Modeling;
 using HieraRS.NN;
 using HieraRS.Tensors;
 using HieraRS.Testing;
 
 namespace HieraRS.Domain.Tests;
 
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class TransLuTests
 {
     [Fact]
@@ -206,7 +208,7 @@ public class TransferTrainingTests(TransferFixture f) : IClassFixture<TransferFi
         var cfg = ExperimentConfig.Parse(f.Config($"  method: finetune\n  init: {init}", "flat", "flat", iterations: 1), "t.yaml", dir);
         var source = Checkpoint.Load(f.Source).Model.StateDict();
         Engine.ManualSeed(cfg.Seed);
-        var spec = TransferSpec.TargetSpec(Checkpoint.Load(f.Source), cfg.Model);
+        var spec = cfg.Transfer!.TargetSpec(Checkpoint.Load(f.Source), cfg.Model);
         var model = cfg.Transfer!.Build(Checkpoint.Load(f.Source), spec, HierarchyLoader.Builtin("crop10m"), 4);
         var sd = model.StateDict();
         bool Same(string k) => source[k].ToArray().SequenceEqual(sd[k].ToArray());

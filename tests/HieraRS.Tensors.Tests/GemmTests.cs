@@ -3,6 +3,7 @@ using HieraRS.Tensors;
 namespace HieraRS.Tensors.Tests;
 
 [Collection("engine settings")]
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class GemmTests
 {
     static float[] Naive(bool ta, bool tb, int m, int n, int k, float[] a, float[] b, float alpha, float beta, float[] c0)

@@ -5,6 +5,7 @@ using HieraRS.Testing;
 namespace HieraRS.Tensors.Tests;
 
 /// <summary>Every op against PyTorch 1.13 outputs and gradients (fixtures from tools/make_golden.py).</summary>
+[Trait("Kernel", "Gemm")] // scripts/test.sh runs these again under OpenBLAS's Haswell kernels
 public class GoldenOpTests
 {
     static readonly Dictionary<string, Func<Tensor[], IntTensor[], Tensor>> Cases = new()

@@ -16,12 +16,25 @@ public sealed class YamlReader(string source, Func<string, ConfigException>? mak
 {
     public string Source { get; } = source;
 
+    /// <summary>
+    /// Bound on a configuration or hierarchy file: the largest real tree (7 levels of 255 classes) is
+    /// under 200 kB, and refusing early keeps a wrong file from costing seconds and gigabytes of parsing.
+    /// </summary>
+    public const int MaxFileBytes = 1 << 20;
+
     /// <summary>Parses text into its root mapping.</summary>
     public YamlMappingNode Root(string text, string expected)
     {
+        if (text.Length > MaxFileBytes)
+            throw Fail($"{Source}: {text.Length:N0} characters is too large for a configuration (at most {MaxFileBytes:N0})");
         var stream = new YamlStream();
-        try { stream.Load(new StringReader(text)); }
+        var parser = new Parser(new StringReader(text));
+        try { stream.Load(parser); }
         catch (YamlException e) { throw Fail($"{Source}:{e.Start.Line}: {e.InnerException?.Message ?? e.Message}"); }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException) // YamlDotNet fails so on some malformed text (found by fuzzing)
+        {
+            throw Fail($"{Source}:{parser.Current?.End.Line ?? 1}: not valid YAML after this line");
+        }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw Fail($"{Source}:1: expected a mapping with {expected}");
         return root;
@@ -50,6 +63,9 @@ public sealed class YamlReader(string source, Func<string, ConfigException>? mak
 
     public YamlSequenceNode Sequence(YamlMappingNode m, string key) =>
         Node(m, key) is { } n ? n as YamlSequenceNode ?? throw Error(n, $"'{key}' must be a list") : throw Error(m, $"missing '{key}'");
+
+    /// <summary>The text of a single value (a key, or a value anywhere).</summary>
+    public string Text(YamlNode n, string what) => n is YamlScalarNode { Value: { } v } ? v : throw Error(n, $"{what} must be a single value");
 
     public YamlMappingNode Mapping(YamlNode n, string what) => n as YamlMappingNode ?? throw Error(n, $"{what} must be a mapping");
 

@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Data;
@@ -27,7 +28,7 @@ public sealed class BandStatistics
 
     public void Add(Sample s)
     {
-        if (s.Bands != Bands) throw new ArgumentException($"{s.Id}: {s.Bands} bands, the statistics are for {Bands}");
+        if (s.Bands != Bands) throw new ArgumentException($"{s.Id}: {Plural.Of(s.Bands, "band")}, the statistics are for {Bands}");
         int n = s.Pixels;
         bool allValid = !s.Valid.AsSpan().Contains((byte)0);
         var buf = allValid ? null : new float[n];

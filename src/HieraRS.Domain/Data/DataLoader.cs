@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Data;
@@ -46,7 +47,7 @@ public sealed class DataLoader : IDisposable
         long startIteration = 0, long? iterations = null, int workers = 2, int prefetch = 4)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), "batch size must be at least 1");
-        if (data.Count < batchSize) throw new ArgumentException($"dataset '{data.Name}' has {data.Count} samples, fewer than one batch of {batchSize}");
+        if (data.Count < batchSize) throw new ArgumentException($"dataset '{data.Name}' has {Plural.Of(data.Count, "sample")}, fewer than one batch of {batchSize}");
         (this.data, this.augment, this.seed, this.shuffle, BatchSize) = (data, augment, seed, shuffle, batchSize);
         BatchesPerEpoch = data.Count / batchSize;
         nextToBuild = nextToTake = startIteration;

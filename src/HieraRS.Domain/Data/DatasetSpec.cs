@@ -1,4 +1,6 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Config;
+using HieraRS.Tensors;
 using YamlDotNet.RepresentationModel;
 
 namespace HieraRS.Domain.Data;
@@ -57,7 +59,7 @@ public sealed record DatasetSpec
     public static DatasetSpec Load(string path)
     {
         var r = new YamlReader(path);
-        return Parse(r, r.Root(File.ReadAllText(path), "'type'"), Path.GetDirectoryName(Path.GetFullPath(path))!);
+        return Parse(r, r.Root(InputFile.ReadAllText(path, "dataset file", YamlReader.MaxFileBytes), "'type'"), Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     /// <summary>Reads a data section; relative paths are resolved against <paramref name="baseDir"/>.</summary>
@@ -121,7 +123,7 @@ public sealed record DatasetSpec
         var lists = new Dictionary<string, string>();
         foreach (var (k, v) in m.Children)
         {
-            string key = ((YamlScalarNode)k).Value ?? "";
+            string key = r.Text(k, "a split name");
             if (key is "method" or "seed") continue;
             if (key == "all") throw r.Error(k, "'all' is a reserved split name (every tile)");
             if (method == "hash")

@@ -1,4 +1,6 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Hierarchies;
+using HieraRS.Tensors;
 using Microsoft.Extensions.FileSystemGlobbing;
 
 namespace HieraRS.Domain.Data;
@@ -125,6 +127,7 @@ public static class Datasets
                 throw new ArgumentException($"no list file for split '{split}' (splits: {string.Join(", ", spec.Lists.Keys)}, all)");
             var chosen = new HashSet<TileItem>();
             int line = 0;
+            InputFile.Check(file, "list file");
             foreach (var raw in File.ReadLines(file))
             {
                 line++;

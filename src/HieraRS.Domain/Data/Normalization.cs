@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using System.Globalization;
 using HieraRS.Tensors;
 
@@ -27,7 +28,7 @@ public sealed record Normalization(float[] Mean, float[] Std)
     public void Apply(Span<float> image, int pixels, ReadOnlySpan<byte> valid)
     {
         if (image.Length != Bands * pixels)
-            throw new ArgumentException($"normalisation is for {Bands} bands, the image has {image.Length / Math.Max(pixels, 1)}");
+            throw new ArgumentException($"normalisation is for {Plural.Of(Bands, "band")}, the image has {image.Length / Math.Max(pixels, 1)}");
         for (int b = 0; b < Bands; b++)
         {
             var band = image.Slice(b * pixels, pixels);
@@ -42,7 +43,7 @@ public sealed record Normalization(float[] Mean, float[] Std)
     public Normalization Validate(int bands, string where)
     {
         if (Mean.Length != Std.Length) throw new ArgumentException($"{where}: normalisation has {Mean.Length} means but {Std.Length} stds");
-        if (Mean.Length != bands) throw new ArgumentException($"{where}: normalisation has {Mean.Length} bands but the data has {bands}");
+        if (Mean.Length != bands) throw new ArgumentException($"{where}: normalisation has {Plural.Of(Mean.Length, "band")} but the data has {bands}");
         for (int b = 0; b < bands; b++)
             if (!(Std[b] > 0) || !float.IsFinite(Std[b]) || !float.IsFinite(Mean[b]))
                 throw new ArgumentException($"{where}: band {b + 1} has mean {Mean[b]}, std {Std[b]} (std must be positive and finite)");

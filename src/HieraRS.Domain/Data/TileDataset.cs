@@ -1,5 +1,7 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Geo;
+using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Data;
 
@@ -24,6 +26,8 @@ public sealed class TileDataset : ISegmentationDataset
     public Normalization Normalization { get; }
     public int Count => items.Count;
     public IReadOnlyList<TileItem> Items => items;
+    /// <summary>The 1-based bands read from every image, in order.</summary>
+    public IReadOnlyList<int> BandNumbers => bands;
 
     /// <param name="bands">1-based bands to read, null for every band of the first image.</param>
     /// <param name="normalization">null: identity; a one-band scale is widened to every band.</param>
@@ -52,7 +56,7 @@ public sealed class TileDataset : ISegmentationDataset
         using var img = Raster.Open(item.ImagePath);
         foreach (var b in bands)
             if (b > img.BandCount)
-                throw new InvalidDataException($"{item.ImagePath}: has {img.BandCount} bands, the dataset reads band {b}");
+                throw new InvalidDataException($"{item.ImagePath}: has {Plural.Of(img.BandCount, "band")}, the dataset reads band {b}");
         int w = img.Width, h = img.Height, n = w * h;
         var image = new float[bands.Length * n];
         img.Read(0, 0, w, h, bands, image);

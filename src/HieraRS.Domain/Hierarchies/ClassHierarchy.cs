@@ -1,3 +1,6 @@
+using HieraRS.Platform;
+using HieraRS.Tensors;
+
 namespace HieraRS.Domain.Hierarchies;
 
 /// <summary>
@@ -51,6 +54,12 @@ public sealed class ClassHierarchy
 {
     /// <summary>Label value meaning "not labelled at this level" (ignored by losses and metrics).</summary>
     public const byte Ignore = 255;
+    /// <summary>Classes per level: ids are bytes and <see cref="Ignore"/> is taken.</summary>
+    public const int MaxClasses = 255;
+    /// <summary>Levels: a path is one base-256 number in a long (see PathKey).</summary>
+    public const int MaxLevels = 7;
+    /// <summary>Valid root-to-leaf paths: joint path selection scores every path at every pixel.</summary>
+    public const int MaxPaths = 4096;
 
     public string Name { get; }
     public string Description { get; }
@@ -70,8 +79,8 @@ public sealed class ClassHierarchy
     public ClassHierarchy(string name, string description, IReadOnlyList<HierarchyLevel> levels, LabelEncoding? encoding = null,
         IReadOnlyList<SourceCorrespondence>? sources = null, IEnumerable<LabelEncoding>? otherEncodings = null)
     {
-        if (levels.Count is 0 or > 7) throw new ArgumentException($"hierarchy '{name}' has {levels.Count} levels; 1 to 7 are supported");
-        if (levels.Any(l => l.Count == 0 || l.Count > 255)) throw new ArgumentException($"hierarchy '{name}': every level needs 1..255 classes");
+        if (levels.Count is 0 or > MaxLevels) throw new ArgumentException($"hierarchy '{name}' has {levels.Count} levels; 1 to {MaxLevels} are supported");
+        if (levels.Any(l => l.Count == 0 || l.Count > MaxClasses)) throw new ArgumentException($"hierarchy '{name}': every level needs 1..{MaxClasses} classes");
         for (int l = 0; l < levels.Count; l++)
             foreach (var c in levels[l].Classes)
                 if ((l == 0) != (c.Parents.Count == 0) || c.Parents.Any(p => l == 0 || (uint)p >= (uint)levels[l - 1].Count))
@@ -90,6 +99,8 @@ public sealed class ClassHierarchy
         Encodings = encodings;
         Sources = sources ?? Array.Empty<SourceCorrespondence>();
 
+        if (CountPaths(levels) is var count and > MaxPaths)
+            throw new ArgumentException($"hierarchy '{name}' has {count:N0} root-to-leaf paths (classes with several parents multiply them); at most {MaxPaths} are supported");
         // every root-to-leaf path, leaf by leaf, following all parents
         var all = new List<int[]>();
         for (int leaf = 0; leaf < levels[^1].Count; leaf++)
@@ -125,6 +136,15 @@ public sealed class ClassHierarchy
         }
     }
 
+    /// <summary>Paths through every class, level by level, without listing them (several parents can multiply them past any bound).</summary>
+    static long CountPaths(IReadOnlyList<HierarchyLevel> levels)
+    {
+        var through = Enumerable.Repeat(1L, levels[0].Count).ToArray();
+        for (int l = 1; l < levels.Count; l++)
+            through = levels[l].Classes.Select(c => Math.Min(c.Parents.Sum(p => through[p]), long.MaxValue / 256)).ToArray();
+        return through.Sum();
+    }
+
     public int Depth => Levels.Count;
 
     /// <summary>
@@ -134,7 +154,7 @@ public sealed class ClassHierarchy
     /// </summary>
     public ClassHierarchy Truncate(int depth)
     {
-        if (depth < 1 || depth > Depth) throw new ArgumentException($"hierarchy '{Name}' has {Depth} levels; cannot keep {depth}");
+        if (depth < 1 || depth > Depth) throw new ArgumentException($"hierarchy '{Name}' has {Plural.Of(Depth, "level")}; cannot keep {depth}");
         if (depth == Depth) return this;
         var keep = Encodings.Values.Where(e => e.Level < depth).ToList();
         var def = keep.FirstOrDefault(e => e.Name == DefaultEncoding);
@@ -228,7 +248,7 @@ public sealed class ClassHierarchy
     /// </summary>
     public void DeriveLevels(ReadOnlySpan<byte> labels, int level, byte[][] perLevel)
     {
-        if (perLevel.Length != Depth) throw new ArgumentException($"need {Depth} output levels, got {perLevel.Length}");
+        if (perLevel.Length != Depth) throw new ArgumentException($"need {Plural.Of(Depth, "output level")}, got {perLevel.Length}");
         Span<byte> table = stackalloc byte[256];
         for (int l = 0; l < Depth; l++)
         {

@@ -1,6 +1,8 @@
+using HieraRS.Platform;
 using System.Globalization;
 using System.Reflection;
 using HieraRS.Domain.Config;
+using HieraRS.Tensors;
 using YamlDotNet.RepresentationModel;
 
 namespace HieraRS.Domain.Hierarchies;
@@ -21,7 +23,7 @@ public static class HierarchyLoader
     public static ClassHierarchy Resolve(string nameOrPath)
     {
         if (BuiltinNames.Contains(nameOrPath)) return Builtin(nameOrPath);
-        if (File.Exists(nameOrPath)) return LoadFile(nameOrPath);
+        if (File.Exists(nameOrPath) || Directory.Exists(nameOrPath)) return LoadFile(nameOrPath);
         throw new HierarchyException($"'{nameOrPath}' is neither a built-in hierarchy ({string.Join(", ", BuiltinNames)}) nor an existing file");
     }
 
@@ -33,7 +35,7 @@ public static class HierarchyLoader
         return Parse(r.ReadToEnd(), $"built-in:{name}");
     }
 
-    public static ClassHierarchy LoadFile(string path) => Parse(File.ReadAllText(path), path);
+    public static ClassHierarchy LoadFile(string path) => Parse(InputFile.ReadAllText(path, "hierarchy file", YamlReader.MaxFileBytes), path);
 
     /// <summary>Parses and validates hierarchy text; <paramref name="source"/> names it in errors.</summary>
     public static ClassHierarchy Parse(string text, string source)
@@ -45,6 +47,8 @@ public static class HierarchyLoader
         string description = ctx.OptionalScalar(root, "description") ?? "";
         var levelsNode = ctx.Sequence(root, "levels");
         if (levelsNode.Children.Count == 0) throw ctx.Error(levelsNode, "'levels' is empty");
+        if (levelsNode.Children.Count > ClassHierarchy.MaxLevels)
+            throw ctx.Error(levelsNode.Children[ClassHierarchy.MaxLevels], $"{levelsNode.Children.Count} levels; at most {ClassHierarchy.MaxLevels} are supported");
         var levels = new List<HierarchyLevel>();
         foreach (var ln in levelsNode.Children)
         {
@@ -53,12 +57,15 @@ public static class HierarchyLoader
             string lname = ctx.OptionalScalar(lm, "name") ?? $"L{levels.Count + 1}";
             var cs = ctx.Sequence(lm, "classes");
             if (cs.Children.Count == 0) throw ctx.Error(cs, $"level '{lname}' has no classes");
+            if (cs.Children.Count > ClassHierarchy.MaxClasses)
+                throw ctx.Error(cs.Children[ClassHierarchy.MaxClasses], $"level '{lname}' has {cs.Children.Count} classes; at most " +
+                    $"{ClassHierarchy.MaxClasses} (class ids are bytes and {ClassHierarchy.Ignore} means no label)");
             levels.Add(ParseLevel(ctx, lname, cs, levels.Count == 0 ? null : levels[^1]));
         }
         var encoding = root.Children.TryGetValue(new YamlScalarNode("encoding"), out var en)
             ? ParseEncoding(ctx, ctx.Mapping(en, "encoding"), levels) : null;
-        var sources = root.Children.TryGetValue(new YamlScalarNode("sources"), out var sn)
-            ? ((YamlSequenceNode)sn).Children.Select(s => ParseSource(ctx, ctx.Mapping(s, "source"), levels)).ToList() : null;
+        var sources = ctx.Has(root, "sources")
+            ? ctx.Sequence(root, "sources").Children.Select(s => ParseSource(ctx, ctx.Mapping(s, "source"), levels)).ToList() : null;
         var others = new List<LabelEncoding>();
         if (root.Children.TryGetValue(new YamlScalarNode("encodings"), out var ens))
             foreach (var (k, v) in ctx.Mapping(ens, "encodings").Children)
@@ -69,7 +76,8 @@ public static class HierarchyLoader
                     throw ctx.Error(k, $"encoding name '{ename}' is empty, 'default' (that is 'encoding') or given twice");
                 others.Add(ParseEncoding(ctx, ctx.Mapping(v, $"encoding '{ename}'"), levels) with { Name = ename });
             }
-        return new ClassHierarchy(name, description, levels, encoding, sources, others);
+        try { return new ClassHierarchy(name, description, levels, encoding, sources, others); }
+        catch (ArgumentException e) { throw ctx.Error(root, e.Message); } // what only the whole tree shows (too many paths)
     }
 
     static HierarchyLevel ParseLevel(YamlReader ctx, string lname, YamlSequenceNode cs, HierarchyLevel? above)
@@ -150,15 +158,15 @@ public static class HierarchyLoader
             foreach (var (k, v) in ctx.Mapping(vn, "values").Children)
             {
                 long key = ctx.Long(k, "a stored value");
-                string target = ((YamlScalarNode)v).Value ?? "";
+                string target = ctx.Text(v, $"the class of stored value {key}");
                 int cls = lv.Classes.FirstOrDefault(c => string.Equals(c.Name, target, StringComparison.OrdinalIgnoreCase))?.Id
                     ?? (int.TryParse(target, NumberStyles.None, CultureInfo.InvariantCulture, out int id) && id < lv.Count ? id
                         : throw ctx.Error(v, $"stored value {key} maps to unknown class '{target}' of level '{lv.Name}'"));
                 if (!values.TryAdd(key, cls)) throw ctx.Error(k, $"stored value {key} is mapped twice");
             }
         }
-        if (m.Children.TryGetValue(new YamlScalarNode("unlabelled"), out var un))
-            foreach (var u in ((YamlSequenceNode)un).Children)
+        if (ctx.Has(m, "unlabelled"))
+            foreach (var u in ctx.Sequence(m, "unlabelled").Children)
             {
                 long val = ctx.Long(u, "an unlabelled value");
                 if (values.ContainsKey(val)) throw ctx.Error(u, $"stored value {val} is both a class and unlabelled");
@@ -175,12 +183,12 @@ public static class HierarchyLoader
         int level = ctx.Int(m, "level", ctx.Scalar(m, "level")) - 1;
         if (level < 0 || level >= levels.Count) throw ctx.Error(m, $"source level {level + 1} outside 1..{levels.Count}");
         var map = new Dictionary<int, IReadOnlyList<string>>();
-        foreach (var (k, v) in ctx.Mapping(m.Children[new YamlScalarNode("classes")], "classes").Children)
+        foreach (var (k, v) in ctx.Mapping(ctx.Node(m, "classes") ?? throw ctx.Error(m, "a source needs 'classes'"), "classes").Children)
         {
-            string cname = ((YamlScalarNode)k).Value ?? "";
+            string cname = ctx.Text(k, "a class name");
             var cls = levels[level].Classes.FirstOrDefault(c => string.Equals(c.Name, cname, StringComparison.OrdinalIgnoreCase))
                 ?? throw ctx.Error(k, $"unknown class '{cname}' of level '{levels[level].Name}'");
-            map[cls.Id] = v is YamlSequenceNode seq ? seq.Children.Select(c => ((YamlScalarNode)c).Value ?? "").ToList() : [((YamlScalarNode)v).Value ?? ""];
+            map[cls.Id] = ctx.Strings(v, $"the source classes of '{cname}'");
         }
         return new SourceCorrespondence(src, level, map);
     }

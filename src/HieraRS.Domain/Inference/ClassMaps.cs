@@ -2,6 +2,7 @@ using System.Xml.Linq;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Visual;
 using HieraRS.Geo;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Inference;

@@ -1,4 +1,4 @@
-using HieraRS.Domain.Losses;
+using HieraRS.Domain.Decoding;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Inference;
@@ -42,8 +42,8 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
         var tree = bands.Tree;
         IntTensor[] labels;
         Tensor? confidence = null;
-        if (bands.Flat) labels = Decoding.Upward(tree, logits[0]);
-        else (labels, confidence) = Decoding.Jsps(tree, logits);
+        if (bands.Flat) labels = Decoder.Upward(tree, logits[0]);
+        else (labels, confidence) = Decoder.Jsps(tree, logits);
         if (bands.Flat && bands.Confidence)
             using (GradMode.NoGrad()) confidence = logits[0].Softmax(1).Max(1).Values;
         var conf = confidence?.Contiguous().ToArray();

@@ -1,5 +1,5 @@
 using HieraRS.Geo;
-using HieraRS.Tensors;
+using HieraRS.Platform;
 
 namespace HieraRS.Domain.Inference;
 

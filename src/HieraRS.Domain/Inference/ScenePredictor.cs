@@ -1,5 +1,5 @@
 using HieraRS.Domain.Models;
-using HieraRS.Domain.Training;
+using HieraRS.Domain.Modeling;
 using HieraRS.Geo;
 
 namespace HieraRS.Domain.Inference;

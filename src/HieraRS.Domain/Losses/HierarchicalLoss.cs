@@ -1,3 +1,5 @@
+using HieraRS.Platform;
+using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Tensors;
 
@@ -42,7 +44,7 @@ public sealed class HierarchicalLoss
         Tree = tree; Kind = kind; Alpha = alpha;
         if (kind == LossKind.TreeMin) treeMin = new TreeMinLoss(tree, alpha, gamma);
         if (levelWeights is not null && levelWeights.Length != tree.Depth)
-            throw new ArgumentException($"{levelWeights.Length} level weights for a tree of {tree.Depth} levels");
+            throw new ArgumentException($"{levelWeights.Length} level weights for a tree of {Plural.Of(tree.Depth, "level")}");
         this.levelWeights = levelWeights ?? (kind == LossKind.ClassCountCe
             ? tree.ClassCounts.Select(k => (k + 1.0) * tree.Depth / tree.ClassCounts.Sum(c => c + 1.0)).ToArray()
             : Enumerable.Repeat(1.0, tree.Depth).ToArray());
@@ -52,7 +54,7 @@ public sealed class HierarchicalLoss
     /// <summary>The loss and its terms (as numbers, for logs).</summary>
     public (Tensor Loss, Dictionary<string, float> Terms) Compute(Tensor[] logits, IntTensor[] labels)
     {
-        if (labels.Length != Tree.Depth) throw new ArgumentException($"need labels for {Tree.Depth} levels, got {labels.Length}");
+        if (labels.Length != Tree.Depth) throw new ArgumentException($"need labels for {Plural.Of(Tree.Depth, "level")}, got {labels.Length}");
         int h = labels[0].Size(1), w = labels[0].Size(2);
         logits = logits.Select(z => z.Size(2) == h && z.Size(3) == w ? z : F.Interpolate(z, h, w)).ToArray();
         var terms = new Dictionary<string, float>();
@@ -63,7 +65,7 @@ public sealed class HierarchicalLoss
             terms["ce"] = ce.Item();
             return (ce, terms);
         }
-        if (logits.Length != Tree.Depth) throw new ArgumentException($"need logits for {Tree.Depth} levels, got {logits.Length}");
+        if (logits.Length != Tree.Depth) throw new ArgumentException($"need logits for {Plural.Of(Tree.Depth, "level")}, got {logits.Length}");
         if (treeMin is not null)
         {
             var tm = treeMin.Compute(logits, labels);

@@ -1,8 +1,10 @@
+using HieraRS.Platform;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using HieraRS.Domain.Hierarchies;
+using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Metrics;
 
@@ -31,7 +33,7 @@ public sealed class HierarchicalMetrics
     public void Add(byte[][] truth, byte[][] pred)
     {
         int depth = Hierarchy.Depth;
-        if (truth.Length != depth || pred.Length != depth) throw new ArgumentException($"need {depth} levels of truth and prediction");
+        if (truth.Length != depth || pred.Length != depth) throw new ArgumentException($"need {Plural.Of(depth, "level")} of truth and prediction");
         for (int l = 0; l < depth; l++) Levels[l].Add(truth[l], pred[l]);
         int n = truth[0].Length;
         Span<int> path = stackalloc int[depth];

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using HieraRS.Domain.Visual;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Metrics;
@@ -18,14 +19,14 @@ public static class MetricsReport
             var s = m.Scores(l);
             var names = tree.Levels[l].Classes.Select(c => c.Name).ToList();
             int nw = Math.Max(12, names.Max(n => n.Length));
-            sb.AppendLine(CultureInfo.InvariantCulture, $"level {l + 1} ({tree.Levels[l].Name}): {s.Pixels:N0} labelled pixels");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"level {l + 1} ({tree.Levels[l].Name}): {Plural.Of(s.Pixels, "labelled pixel", grouped: true)}");
             sb.AppendLine(CultureInfo.InvariantCulture, $"  {"class".PadRight(nw)}  {"IoU",6}  {"prec",6}  {"recall",6}  {"F1",6}");
             for (int c = 0; c < names.Count; c++)
                 sb.AppendLine(CultureInfo.InvariantCulture, $"  {names[c].PadRight(nw)}  {P(s.Iou[c])}  {P(s.Precision[c])}  {P(s.Recall[c])}  {P(s.F1[c])}");
             sb.AppendLine(CultureInfo.InvariantCulture,
                 $"  {"mean".PadRight(nw)}  {P(s.MIoU)}  {"",6}  {P(s.MAcc)}  {P(s.MF1)}   OA {P(s.OverallAccuracy).Trim()}  kappa {(double.IsNaN(s.Kappa) ? "-" : s.Kappa.ToString("F4", CultureInfo.InvariantCulture))}");
         }
-        sb.AppendLine(CultureInfo.InvariantCulture, $"consistency {P(m.Consistency).Trim()}%, path accuracy {P(m.PathAccuracy).Trim()}% ({m.EvaluatedPixels:N0} evaluated pixels)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"consistency {P(m.Consistency).Trim()}%, path accuracy {P(m.PathAccuracy).Trim()}% ({Plural.Of(m.EvaluatedPixels, "evaluated pixel", grouped: true)})");
         sb.AppendLine("means are over classes present in truth or prediction; '-' = undefined (class absent)");
         return sb.ToString();
 

@@ -1,6 +1,8 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Geo;
+using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Metrics;
 
@@ -42,7 +44,9 @@ public static class RasterScoring
     static bool IsRaster(string path) => RasterExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
     /// <param name="truthEncoding">label encoding of the truth files (null: the hierarchy's default).</param>
-    public static ScoreResult Score(ClassHierarchy tree, string prediction, string truth, string? truthEncoding = null, Action<long, long>? progress = null)
+    /// <param name="ignoreGeoreference">score pairs whose geotransform or CRS differ (refused otherwise: they would compare different ground).</param>
+    public static ScoreResult Score(ClassHierarchy tree, string prediction, string truth, string? truthEncoding = null, Action<long, long>? progress = null,
+        bool ignoreGeoreference = false)
     {
         var pairs = Pair(prediction, truth);
         var metrics = new HierarchicalMetrics(tree);
@@ -51,15 +55,11 @@ public static class RasterScoring
         var table = encoding.ByteTable();
         var upward = tree.UpwardMaps();
         long totalPx = 0, donePx = 0;
-        foreach (var (p, t) in pairs) { using var r = Raster.Open(t); totalPx += (long)r.Width * r.Height; }
+        foreach (var (p, t) in pairs) totalPx += CheckPair(tree, p, t, ignoreGeoreference);
         foreach (var (p, t) in pairs)
         {
             using var tr = Raster.Open(t);
             using var pr = Raster.Open(p);
-            if (pr.Width != tr.Width || pr.Height != tr.Height)
-                throw new InvalidDataException($"{p}: prediction is {pr.Width} x {pr.Height} but the truth {t} is {tr.Width} x {tr.Height}");
-            if (pr.BandCount != 1 && pr.BandCount < tree.Depth)
-                throw new InvalidDataException($"{p}: {pr.BandCount} bands; a prediction holds one band per level ({tree.Depth}, further bands such as confidences are ignored) or one band of the finest level");
             foreach (var (x, y, w, h) in tr.BlockWindows(Math.Max(1, 1024 / Math.Max(1, tr.BlockSize.Height))))
             {
                 int n = w * h;
@@ -78,6 +78,20 @@ public static class RasterScoring
             }
         }
         return new ScoreResult(metrics, pairs, unpredicted);
+    }
+
+    /// <summary>Size, bands and georeference of a pair checked before any scoring; its pixel count.</summary>
+    static long CheckPair(ClassHierarchy tree, string p, string t, bool ignoreGeoreference)
+    {
+        using var tr = Raster.Open(t);
+        using var pr = Raster.Open(p);
+        if (pr.Width != tr.Width || pr.Height != tr.Height)
+            throw new InvalidDataException($"{p}: prediction is {pr.Width} x {pr.Height} but the truth {t} is {tr.Width} x {tr.Height}");
+        if (pr.BandCount != 1 && pr.BandCount < tree.Depth)
+            throw new InvalidDataException($"{p}: {Plural.Of(pr.BandCount, "band")}; a prediction holds one band per level ({tree.Depth}, further bands such as confidences are ignored) or one band of the finest level");
+        if (!ignoreGeoreference && Georeference.Differences(pr, tr) is { Count: > 0 } diff)
+            throw new InvalidDataException($"{p}: not on the ground grid of the truth {t}: {string.Join("; ", diff)} (prediction vs truth; --ignore-georef scores it anyway)");
+        return (long)tr.Width * tr.Height;
     }
 
     static byte[][] ReadPrediction(ClassHierarchy tree, Raster pr, byte[][] upward, int x, int y, int w, int h)

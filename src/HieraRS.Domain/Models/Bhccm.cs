@@ -30,6 +30,8 @@ public sealed class MergeBlock : Module
     readonly Linear fc;
     readonly Conv2d conv, spatial;
     readonly bool relu;
+    /// <summary>Whether the channel gate has the earlier form's ReLU (the ONNX exporter reads it).</summary>
+    internal bool GateRelu => relu;
 
     public MergeBlock(int fromClasses, int toClasses, bool relu = false)
     {

@@ -9,6 +9,8 @@ public sealed class ConvModule : Module
     public readonly Conv2d Conv;
     public readonly BatchNorm2d? Bn;
     readonly bool relu;
+    /// <summary>Whether a ReLU follows the norm (the ONNX exporter reads it).</summary>
+    internal bool HasRelu => relu;
 
     public ConvModule(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, int dilation = 1,
         int groups = 1, bool norm = true, bool relu = true)

@@ -57,6 +57,8 @@ public sealed class FcnHead : DecodeHead
     readonly Sequential convs;
     readonly ConvModule? convCat;
     readonly int inIndex;
+    /// <summary>The backbone stage it reads (the ONNX exporter reads it).</summary>
+    internal int InIndex => inIndex;
 
     public FcnHead(int inChannels, int channels, int[] classCounts, int inIndex = 2, int numConvs = 1, bool concatInput = false,
         BhccmMode mode = BhccmMode.Flat, float dropout = 0.1f, int dilation = 1) : base(channels, classCounts, mode, dropout, false)

@@ -83,9 +83,12 @@ public sealed class ResNet : Module, IStagedBackbone
 
     /// <param name="outputStride">32 (plain), 16 (stage 4 dilated 2) or 8 (stages 3, 4 dilated 2, 4).</param>
     /// <param name="baseWidth">width of the first stage (64 in every published ResNet; smaller for tests).</param>
-    public ResNet(int depth, int inChannels = 3, bool deepStem = false, int outputStride = 32, int baseWidth = 64)
+    /// <param name="stageBlocks">blocks per stage when they differ from the depth's (the ImageNet ResNet-18 of
+    /// ML.NET's featurizer has 2 / 2 / 2 / 3); the depth still picks the block type.</param>
+    public ResNet(int depth, int inChannels = 3, bool deepStem = false, int outputStride = 32, int baseWidth = 64, int[]? stageBlocks = null)
     {
         if (!Depths.TryGetValue(depth, out var blocks)) throw new ArgumentException($"ResNet depth {depth} (18, 34, 50 or 101)");
+        if (stageBlocks is { } sb) blocks = sb.Length == 4 && sb.All(b => b > 0) ? sb : throw new ArgumentException($"stage blocks [{string.Join(", ", sb)}]: four positive counts");
         var (strides, dilations) = outputStride switch
         {
             32 => (new[] { 1, 2, 2, 2 }, new[] { 1, 1, 1, 1 }),

@@ -40,12 +40,25 @@ public static class StagedBackbone
     }
 }
 
+/// <summary>
+/// What a training forward gives the loss: per-level logits of the decode head (at its resolution), those
+/// of the auxiliary head when training with one, and the labels the decode head learns from.
+/// </summary>
+public class TrainingOutput(Tensor[] main, Tensor[]? aux)
+{
+    public Tensor[] Main { get; } = main;
+    public Tensor[]? Aux { get; } = aux;
+
+    /// <summary>The per-level labels [N, H, W] the decode head learns from: those given, unless the model says otherwise.</summary>
+    /// <param name="valid">per sample, 1 where the image has data (null: everywhere)</param>
+    public virtual IntTensor[] Targets(IntTensor[] labels, IReadOnlyList<byte[]?>? valid = null) => labels;
+}
+
 /// <summary>A segmentation network with a (hierarchical) decode head: training forward and prediction at the input size.</summary>
 public abstract class SegmentationModel : Module
 {
     public abstract DecodeHead Head { get; }
-    /// <summary>Per-level logits of the decode head (at its resolution) and, when training with one, of the auxiliary head.</summary>
-    public abstract (Tensor[] Main, Tensor[]? Aux) ForwardTrain(Tensor x);
+    public abstract TrainingOutput ForwardTrain(Tensor x);
     /// <summary>Per-level logits upsampled bilinearly to the input size (method.md §2.4).</summary>
     public abstract Tensor[] Predict(Tensor x);
 }
@@ -70,10 +83,10 @@ public sealed class Segmentor : SegmentationModel
 
     Tensor[] Features(Tensor x) => ((IBackbone)Backbone).ForwardFeatures(x);
 
-    public override (Tensor[] Main, Tensor[]? Aux) ForwardTrain(Tensor x)
+    public override TrainingOutput ForwardTrain(Tensor x)
     {
         var f = Features(x);
-        return (Head.Forward(f), Training && Auxiliary is not null ? Auxiliary.Forward(f) : null);
+        return new TrainingOutput(Head.Forward(f), Training && Auxiliary is not null ? Auxiliary.Forward(f) : null);
     }
 
     public override Tensor[] Predict(Tensor x)

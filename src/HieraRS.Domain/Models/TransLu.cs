@@ -289,8 +289,6 @@ public sealed class TransLuModel : SegmentationModel
     public override DecodeHead Head => head;
     public TransferAlignment Alignment { get; }
     public TransLuOptions Options { get; }
-    /// <summary>The source head's per-level logits of the last training forward (for pseudo-labels).</summary>
-    public Tensor[]? LastSourceLogits { get; private set; }
 
     public TransLuModel(Segmentor source, ClassHierarchy sourceTree, Segmentor target, ClassHierarchy targetTree, TransLuOptions options)
     {
@@ -359,23 +357,28 @@ public sealed class TransLuModel : SegmentationModel
         return z;
     }
 
-    public override (Tensor[] Main, Tensor[]? Aux) ForwardTrain(Tensor x)
+    public override TrainingOutput ForwardTrain(Tensor x)
     {
         var (main, aux, zs) = Run(x);
-        LastSourceLogits = zs;
-        return (main, aux);
+        return new TransLuOutput(main, aux, zs, Alignment);
     }
 
     public override Tensor[] Predict(Tensor x) => Run(x).Main.Select(z => F.Interpolate(z, x.Size(2), x.Size(3))).ToArray();
+}
 
-    /// <summary>
-    /// The target labels of a batch for method.md §5's loss: the finest level as given, the coarse
-    /// levels replaced by pseudo-labels from the last forward's source logits (Ignore at nodata pixels).
-    /// </summary>
-    public IntTensor[] TrainingLabels(IntTensor[] labels, IReadOnlyList<byte[]?>? valid = null)
+/// <summary>
+/// A TransLU training forward: besides the target's logits, the frozen source's, from which method.md §5's
+/// loss takes the coarse levels' labels.
+/// </summary>
+public sealed class TransLuOutput(Tensor[] main, Tensor[]? aux, Tensor[] sourceLogits, TransferAlignment alignment) : TrainingOutput(main, aux)
+{
+    /// <summary>The source head's per-level logits at its resolution.</summary>
+    public Tensor[] SourceLogits { get; } = sourceLogits;
+
+    /// <summary>The finest level as given, the coarse levels replaced by pseudo-labels from the source's logits (Ignore at nodata pixels).</summary>
+    public override IntTensor[] Targets(IntTensor[] labels, IReadOnlyList<byte[]?>? valid = null)
     {
-        var zs = LastSourceLogits ?? throw new InvalidOperationException("pseudo-labels need a training forward first");
         int h = labels[0].Size(1), w = labels[0].Size(2);
-        return labels.Select((y, l) => l < Alignment.Tables.Length ? Alignment.PseudoLabels(l, zs[l], h, w, valid) : y).ToArray();
+        return labels.Select((y, l) => l < alignment.Tables.Length ? alignment.PseudoLabels(l, SourceLogits[l], h, w, valid) : y).ToArray();
     }
 }

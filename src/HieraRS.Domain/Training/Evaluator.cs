@@ -1,6 +1,6 @@
 using HieraRS.Domain.Data;
+using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Hierarchies;
-using HieraRS.Domain.Losses;
 using HieraRS.Domain.Metrics;
 using HieraRS.Domain.Models;
 using HieraRS.Tensors;
@@ -40,6 +40,6 @@ public static class Evaluator
     {
         using var _ = GradMode.NoGrad();
         var logits = model.Predict(image);
-        return model.Head.Mode == BhccmMode.Flat ? Decoding.Upward(tree, logits[0]) : Decoding.Jsps(tree, logits).Labels;
+        return model.Head.Mode == BhccmMode.Flat ? Decoder.Upward(tree, logits[0]) : Decoder.Jsps(tree, logits).Labels;
     }
 }

@@ -1,98 +1,15 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Config;
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Losses;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Models;
 using HieraRS.NN;
 using HieraRS.Tensors;
 using YamlDotNet.RepresentationModel;
 
 namespace HieraRS.Domain.Training;
-
-/// <summary>The network: backbone, decode head with the hierarchical classifier, optional auxiliary head.</summary>
-public sealed record ModelSpec
-{
-    public static readonly string[] Backbones = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet50_v1c", "resnet101_v1c",
-        "convnext_atto", "convnext_femto", "convnext_pico", "convnext_nano", "convnext_tiny", "convnext_small", "convnext_base", "convnext_large"];
-    public static readonly string[] Heads = ["uper", "fcn", "aspp"];
-    public string Backbone { get; init; } = "resnet18";
-    public string Head { get; init; } = "uper";
-    public int Channels { get; init; } = 128;
-    public int[] PoolScales { get; init; } = [1, 2, 3, 6];
-    /// <summary>DeepLabV3+ (aspp): ASPP dilations and the width of the stage-1 projection.</summary>
-    public int[] Dilations { get; init; } = [1, 12, 24, 36];
-    public int C1Channels { get; init; } = 48;
-    public float Dropout { get; init; } = 0.1f;
-    public BhccmMode Mode { get; init; } = BhccmMode.BidirectionalResidual;
-    public bool MergeRelu { get; init; }
-    /// <summary>Auxiliary FCN head on stage 3 (flat, finest level): channels and loss weight; 0 channels = none.</summary>
-    public int AuxChannels { get; init; }
-    public double AuxWeight { get; init; } = 0.4;
-    /// <summary>ResNet output stride (32, 16 or 8: dilated last stages, as DeepLabV3+ uses 8).</summary>
-    public int OutputStride { get; init; } = 32;
-    /// <summary>ConvNeXt stochastic depth, rising linearly to this rate over the blocks.</summary>
-    public float DropPathRate { get; init; }
-    /// <summary>Safetensors weights loaded where names and shapes match (e.g. an ImageNet backbone).</summary>
-    public string? Pretrained { get; init; }
-
-    /// <summary>The spec as stored in checkpoint metadata.</summary>
-    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
-    {
-        ["backbone"] = Backbone, ["head"] = Head, ["channels"] = Channels, ["pool_scales"] = PoolScales,
-        ["dropout"] = Dropout, ["mode"] = ExperimentConfig.ModeName(Mode), ["merge_relu"] = MergeRelu,
-        ["aux_channels"] = AuxChannels, ["aux_weight"] = AuxWeight,
-        ["output_stride"] = OutputStride, ["drop_path_rate"] = DropPathRate,
-        ["dilations"] = Dilations, ["c1_channels"] = C1Channels,
-    });
-
-    /// <summary>A spec from checkpoint metadata; keys added after the first checkpoints take their defaults when absent.</summary>
-    public static ModelSpec FromJson(string json, string where)
-    {
-        var m = System.Text.Json.JsonDocument.Parse(json).RootElement;
-        var defaults = new ModelSpec();
-        System.Text.Json.JsonElement? Opt(string key) => m.TryGetProperty(key, out var v) ? v : null;
-        System.Text.Json.JsonElement Req(string key) => Opt(key) ?? throw new InvalidDataException($"{where}: the model description in its metadata has no '{key}'");
-        return new ModelSpec
-        {
-            Backbone = Req("backbone").GetString()!, Head = Req("head").GetString()!,
-            Channels = Req("channels").GetInt32(),
-            PoolScales = Opt("pool_scales")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.PoolScales,
-            Dropout = Opt("dropout")?.GetSingle() ?? defaults.Dropout, MergeRelu = Opt("merge_relu")?.GetBoolean() ?? false,
-            Mode = ExperimentConfig.ParseModeName(Req("mode").GetString()!),
-            AuxChannels = Opt("aux_channels")?.GetInt32() ?? 0, AuxWeight = Opt("aux_weight")?.GetDouble() ?? defaults.AuxWeight,
-            OutputStride = Opt("output_stride")?.GetInt32() ?? defaults.OutputStride, DropPathRate = Opt("drop_path_rate")?.GetSingle() ?? 0,
-            Dilations = Opt("dilations")?.EnumerateArray().Select(e => e.GetInt32()).ToArray() ?? defaults.Dilations,
-            C1Channels = Opt("c1_channels")?.GetInt32() ?? defaults.C1Channels,
-        };
-    }
-
-    public Segmentor Build(ClassHierarchy tree, int bands)
-    {
-        Module backbone = Backbone switch
-        {
-            _ when Backbone.StartsWith("convnext_") => ConvNeXt.Create(Backbone["convnext_".Length..], bands, DropPathRate),
-            _ when Backbone.StartsWith("resnet") && int.TryParse(Backbone["resnet".Length..].Replace("_v1c", ""), out int depth) =>
-                new ResNet(depth, bands, deepStem: Backbone.EndsWith("_v1c"), outputStride: OutputStride),
-            _ => throw new ArgumentException($"unknown backbone '{Backbone}' ({string.Join(", ", Backbones)})"),
-        };
-        var outChannels = ((IBackbone)backbone).OutChannels;
-        var counts = tree.ClassCounts;
-        DecodeHead head = Head switch
-        {
-            "uper" => new UPerHead(outChannels, Channels, counts, Mode, PoolScales, Dropout, MergeRelu),
-            "fcn" => new FcnHead(outChannels[^1], Channels, counts, inIndex: 3, numConvs: 2, concatInput: true, mode: Mode, dropout: Dropout),
-            "aspp" => new DepthwiseSeparableAsppHead(outChannels, Channels, counts, Mode, Dilations, C1Channels, Dropout, MergeRelu),
-            _ => throw new ArgumentException($"unknown head '{Head}' ({string.Join(", ", Heads)})"),
-        };
-        var aux = AuxChannels > 0 ? new FcnHead(outChannels[2], AuxChannels, [counts[^1]], inIndex: 2, dropout: Dropout) : null;
-        var model = new Segmentor(backbone, head, aux);
-        if (Pretrained is { } p)
-        {
-            if (model.LoadMatching(SafeTensors.Load(p).Tensors) == 0) throw new InvalidDataException($"{p}: no tensor matches the model's names and shapes");
-        }
-        return model;
-    }
-}
 
 /// <summary>Optimizer: AdamW or SGD; no weight decay on biases, norms and BHCCM scalars.</summary>
 public sealed record OptimizerSpec
@@ -111,6 +28,31 @@ public sealed record OptimizerSpec
     public double LayerDecay { get; init; } = 1.0;
     /// <summary>MMSeg's num_layers of that constructor (12 in the ConvNeXt configs).</summary>
     public int DecayLayers { get; init; } = 12;
+
+    /// <summary>SGD's defaults where they differ from AdamW's.</summary>
+    public static readonly OptimizerSpec Sgd = new() { Type = "sgd", Lr = 0.01, WeightDecay = 5e-4 };
+
+    /// <summary>The keys of a config's <c>optimizer</c> section besides <c>type</c>, which picks the defaults (<see cref="Sgd"/> or AdamW's).</summary>
+    public static readonly Schema<OptimizerSpec> Schema = new(
+        Fields<OptimizerSpec>.Double("lr", o => o.Lr, (o, v) => o with { Lr = v }, 0, 10),
+        Fields<OptimizerSpec>.Double("weight_decay", o => o.WeightDecay, (o, v) => o with { WeightDecay = v }, 0, 10),
+        Fields<OptimizerSpec>.Double("momentum", o => o.Momentum, (o, v) => o with { Momentum = v }, 0, 1),
+        new Field<OptimizerSpec>
+        {
+            Key = "betas",
+            FromYaml = (r, m, o) =>
+            {
+                if (r.Node(m, "betas") is not { } n) return o;
+                var b = r.Doubles(n, "'betas'");
+                return b.Length == 2 ? o with { Beta1 = b[0], Beta2 = b[1] } : throw r.Error(m, "'betas' must be [beta1, beta2]");
+            },
+            ToJson = (o, d) => d["betas"] = new[] { o.Beta1, o.Beta2 },
+            FromJson = (e, o, _) => e.TryGetProperty("betas", out var b) ? o with { Beta1 = b[0].GetDouble(), Beta2 = b[1].GetDouble() } : o,
+        },
+        Fields<OptimizerSpec>.Double("clip_grad", o => o.ClipGrad, (o, v) => o with { ClipGrad = v }, 0, double.PositiveInfinity),
+        Fields<OptimizerSpec>.Double("head_lr_mult", o => o.HeadLrMult, (o, v) => o with { HeadLrMult = v }, 0, 1000),
+        Fields<OptimizerSpec>.Double("layer_decay", o => o.LayerDecay, (o, v) => o with { LayerDecay = v }, 0, 1),
+        Fields<OptimizerSpec>.Int("decay_layers", o => o.DecayLayers, (o, v) => o with { DecayLayers = v }, 1, 1000));
 
     /// <summary>
     /// Stage id of a parameter for stage-wise decay, as MMSeg's get_stage_id_for_convnext (extended to
@@ -153,6 +95,13 @@ public sealed record ScheduleSpec
     public double Power { get; init; } = 1.0;
     public double MinLr { get; init; }
 
+    /// <summary>The keys of a config's <c>schedule</c> section.</summary>
+    public static readonly Schema<ScheduleSpec> Schema = new(
+        Fields<ScheduleSpec>.Int("warmup", s => (int)s.Warmup, (s, v) => s with { Warmup = v }, 0, int.MaxValue),
+        Fields<ScheduleSpec>.Double("warmup_ratio", s => s.WarmupRatio, (s, v) => s with { WarmupRatio = v }, 0, 1),
+        Fields<ScheduleSpec>.Double("power", s => s.Power, (s, v) => s with { Power = v }, 0, 100),
+        Fields<ScheduleSpec>.Double("min_lr", s => s.MinLr, (s, v) => s with { MinLr = v }, 0, double.PositiveInfinity));
+
     public ILrSchedule Build(long iterations)
     {
         ILrSchedule poly = new PolyLr(iterations, Power, MinLr, begin: Warmup);
@@ -160,7 +109,10 @@ public sealed record ScheduleSpec
     }
 }
 
-/// <summary>The iteration budget and what happens along it.</summary>
+/// <summary>
+/// The iteration budget and what happens along it. Without a <c>train</c> section: these values; with one,
+/// the evaluation and checkpoint intervals default to its iteration count (once, at the end).
+/// </summary>
 public sealed record TrainSpec
 {
     public long Iterations { get; init; } = 1000;
@@ -202,7 +154,11 @@ public sealed record ExperimentConfig
     public string Source { get; init; } = "";
 
     public static ExperimentConfig Load(string path) =>
-        Parse(File.ReadAllText(path), Path.GetFullPath(path), Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Parse(InputFile.ReadAllText(path, "config file", YamlReader.MaxFileBytes), Path.GetFullPath(path), Path.GetDirectoryName(Path.GetFullPath(path))!);
+
+    /// <summary>The config a checkpoint was trained with, read as it was written (relative paths from where it was).</summary>
+    public static ExperimentConfig Of(RunRecord run) =>
+        Parse(run.ConfigText, run.ConfigSource, Path.GetDirectoryName(Path.GetFullPath(run.ConfigSource))!);
 
     public static ExperimentConfig Parse(string text, string source, string baseDir)
     {
@@ -221,29 +177,13 @@ public sealed record ExperimentConfig
         {
             var m = r.Mapping(mn, "'model'");
             if (transfer is not null) r.AllowedKeys(m, "mode", "dropout"); // the architecture comes from the source checkpoint
-            r.AllowedKeys(m, "backbone", "head", "channels", "pool_scales", "dropout", "mode", "merge_relu", "auxiliary", "pretrained",
-                "output_stride", "drop_path_rate", "dilations", "c1_channels");
-            model = new ModelSpec
+            r.AllowedKeys(m, [.. ModelSpec.Schema.Keys, "pretrained"]);
+            model = ModelSpec.Schema.FromYaml(r, m, model) with
             {
-                Backbone = r.Choice(m, "backbone", "resnet18", ModelSpec.Backbones),
-                Head = r.Choice(m, "head", "uper", ModelSpec.Heads),
-                Channels = r.OptionalInt(m, "channels", 128, 1, 4096),
-                PoolScales = r.Node(m, "pool_scales") is { } ps ? r.Doubles(ps, "'pool_scales'").Select(v => (int)v).ToArray() : [1, 2, 3, 6],
-                Dilations = r.Node(m, "dilations") is { } dn ? r.Doubles(dn, "'dilations'").Select(v => (int)v).ToArray() : [1, 12, 24, 36],
-                C1Channels = r.OptionalInt(m, "c1_channels", 48, 0, 4096),
-                Dropout = (float)r.OptionalDouble(m, "dropout", 0.1, 0, 0.99),
-                Mode = ParseMode(r, m),
-                MergeRelu = r.OptionalBool(m, "merge_relu", false),
-                OutputStride = r.Choice(m, "output_stride", "32", "32", "16", "8") switch { "16" => 16, "8" => 8, _ => 32 },
-                DropPathRate = (float)r.OptionalDouble(m, "drop_path_rate", 0, 0, 1),
-                Pretrained = r.OptionalScalar(m, "pretrained") is { } pre ? Path.GetFullPath(Path.Combine(baseDir, pre)) : null,
+                // the ImageNet architecture starts from its ImageNet weights unless the config says otherwise
+                Pretrained = r.Node(m, "pretrained") is { } pre ? PretrainedSpec.Parse(r, pre, baseDir)
+                    : r.OptionalScalar(m, "backbone") == "resnet18_imagenet" ? new PretrainedSpec { Source = PretrainedSpec.ImageNet } : null,
             };
-            if (r.Node(m, "auxiliary") is { } aux)
-            {
-                var am = r.Mapping(aux, "'auxiliary'");
-                r.AllowedKeys(am, "channels", "weight");
-                model = model with { AuxChannels = r.OptionalInt(am, "channels", 256, 1, 4096), AuxWeight = r.OptionalDouble(am, "weight", 0.4, 0, 100) };
-            }
         }
 
         var loss = LossKind.Hsc;
@@ -256,11 +196,7 @@ public sealed record ExperimentConfig
             if (r.Node(m, "class_weights") is { } cw)
                 classWeights = (cw as YamlSequenceNode ?? throw r.Error(cw, "'class_weights' must be a list with one entry per level (a list of weights or null)"))
                     .Children.Select(c => c is YamlScalarNode { Value: null or "null" or "~" } ? null : r.Doubles(c, "a level's class weights")).ToArray();
-            loss = r.Choice(m, "type", "hsc", "hsc", "hce", "class_count_ce", "flat", "tree_min", "tree_min_focal") switch
-            {
-                "hce" => LossKind.Hce, "class_count_ce" => LossKind.ClassCountCe, "flat" => LossKind.Flat,
-                "tree_min" or "tree_min_focal" => LossKind.TreeMin, _ => LossKind.Hsc,
-            };
+            loss = ModelRegistry.Losses[r.Choice(m, "type", "hsc", [.. ModelRegistry.Losses.Keys])];
             alpha = loss == LossKind.TreeMin ? r.OptionalDouble(m, "weight", 1.0, 0, 1000) : r.OptionalDouble(m, "alpha", alpha, 0, 1000);
             gamma = r.OptionalScalar(m, "type") == "tree_min_focal" ? r.OptionalDouble(m, "gamma", 2.0, 0, 100) : 0;
         }
@@ -273,50 +209,31 @@ public sealed record ExperimentConfig
         if (r.Node(root, "optimizer") is { } on)
         {
             var m = r.Mapping(on, "'optimizer'");
-            r.AllowedKeys(m, "type", "lr", "weight_decay", "momentum", "betas", "clip_grad", "head_lr_mult", "layer_decay", "decay_layers");
-            string type = r.Choice(m, "type", "adamw", "adamw", "sgd");
-            var betas = r.Node(m, "betas") is { } b ? r.Doubles(b, "'betas'") : [0.9, 0.999];
-            if (betas.Length != 2) throw r.Error(m, "'betas' must be [beta1, beta2]");
-            opt = new OptimizerSpec
-            {
-                Type = type,
-                Lr = r.OptionalDouble(m, "lr", type == "sgd" ? 0.01 : 1e-4, 0, 10),
-                WeightDecay = r.OptionalDouble(m, "weight_decay", type == "sgd" ? 5e-4 : 0.05, 0, 10),
-                Momentum = r.OptionalDouble(m, "momentum", 0.9, 0, 1),
-                Beta1 = betas[0], Beta2 = betas[1],
-                ClipGrad = r.OptionalDouble(m, "clip_grad", 0, 0),
-                HeadLrMult = r.OptionalDouble(m, "head_lr_mult", 1, 0, 1000),
-                LayerDecay = r.OptionalDouble(m, "layer_decay", 1, 0, 1),
-                DecayLayers = r.OptionalInt(m, "decay_layers", 12, 1, 1000),
-            };
+            r.AllowedKeys(m, ["type", .. OptimizerSpec.Schema.Keys]);
+            string type = r.Choice(m, "type", opt.Type, opt.Type, OptimizerSpec.Sgd.Type);
+            opt = OptimizerSpec.Schema.FromYaml(r, m, type == OptimizerSpec.Sgd.Type ? OptimizerSpec.Sgd : opt);
         }
         var sched = new ScheduleSpec();
         if (r.Node(root, "schedule") is { } sn)
         {
             var m = r.Mapping(sn, "'schedule'");
-            r.AllowedKeys(m, "warmup", "warmup_ratio", "power", "min_lr");
-            sched = new ScheduleSpec
-            {
-                Warmup = r.OptionalInt(m, "warmup", 0, 0), WarmupRatio = r.OptionalDouble(m, "warmup_ratio", 1e-6, 0, 1),
-                Power = r.OptionalDouble(m, "power", 1.0, 0, 100), MinLr = r.OptionalDouble(m, "min_lr", 0, 0),
-            };
+            r.AllowedKeys(m, ScheduleSpec.Schema.Keys);
+            sched = ScheduleSpec.Schema.FromYaml(r, m, sched);
         }
-        var run = new TrainSpec
-        {
-            BatchSize = r.OptionalInt(data, "batch_size", 4, 1, 4096), Workers = r.OptionalInt(data, "workers", 2, 1, 64),
-        };
+        var run = new TrainSpec();
+        run = run with { BatchSize = r.OptionalInt(data, "batch_size", run.BatchSize, 1, 4096), Workers = r.OptionalInt(data, "workers", run.Workers, 1, 64) };
         if (r.Node(root, "train") is { } tn)
         {
             var m = r.Mapping(tn, "'train'");
             r.AllowedKeys(m, "iterations", "eval_interval", "checkpoint_interval", "log_interval", "best_metric");
-            long iters = r.OptionalInt(m, "iterations", 1000, 1);
+            long iters = r.OptionalInt(m, "iterations", (int)run.Iterations, 1);
             run = run with
             {
                 Iterations = iters,
                 EvalInterval = r.OptionalInt(m, "eval_interval", (int)Math.Min(iters, int.MaxValue), 1),
                 CheckpointInterval = r.OptionalInt(m, "checkpoint_interval", (int)Math.Min(iters, int.MaxValue), 1),
-                LogInterval = r.OptionalInt(m, "log_interval", 10, 1),
-                BestMetric = r.OptionalScalar(m, "best_metric") ?? "",
+                LogInterval = r.OptionalInt(m, "log_interval", run.LogInterval, 1),
+                BestMetric = r.OptionalScalar(m, "best_metric") ?? run.BestMetric,
             };
         }
         return new ExperimentConfig
@@ -328,21 +245,4 @@ public sealed record ExperimentConfig
             Optimizer = opt, Schedule = sched, Run = run, Transfer = transfer, Text = text, Source = source,
         };
     }
-
-    static BhccmMode ParseMode(YamlReader r, YamlMappingNode m) =>
-        ParseModeName(r.Choice(m, "mode", "bidirectional_residual", "flat", "independent", "coarse_to_fine", "fine_to_coarse", "bidirectional", "bidirectional_residual"));
-
-    public static BhccmMode ParseModeName(string name) => name switch
-    {
-        "flat" => BhccmMode.Flat, "independent" => BhccmMode.Independent, "coarse_to_fine" => BhccmMode.CoarseToFine,
-        "fine_to_coarse" => BhccmMode.FineToCoarse, "bidirectional" => BhccmMode.Bidirectional, "bidirectional_residual" => BhccmMode.BidirectionalResidual,
-        _ => throw new ArgumentException($"unknown BHCCM mode '{name}'"),
-    };
-
-    public static string ModeName(BhccmMode mode) => mode switch
-    {
-        BhccmMode.Flat => "flat", BhccmMode.Independent => "independent", BhccmMode.CoarseToFine => "coarse_to_fine",
-        BhccmMode.FineToCoarse => "fine_to_coarse", BhccmMode.Bidirectional => "bidirectional", _ => "bidirectional_residual",
-    };
-
 }

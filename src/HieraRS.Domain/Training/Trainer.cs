@@ -1,12 +1,14 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using HieraRS.Domain.Data;
+using HieraRS.Domain.Data.Check;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Losses;
 using HieraRS.Domain.Metrics;
+using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Models;
 using HieraRS.NN;
+using HieraRS.Platform;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Training;
@@ -41,10 +43,16 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
     /// <param name="stopAfter">end this session after that iteration (and its checkpoint, if one falls there), as an interruption would; the run continues with <paramref name="resume"/>.</param>
     public TrainResult Run(bool resume = false, ITrainingObserver? observer = null, long? stopAfter = null)
     {
-        Directory.CreateDirectory(WorkDir);
         if (Config.Threads is { } t) Engine.Threads = t;
         var train = Datasets.Open(Config.Train, Config.Train.Split);
         var val = Config.Val is { } v ? Datasets.Open(v, v.Split) : null;
+        // preprocessing follows pretrained weights that state theirs, unless the data sets 'normalize'
+        if (Config.Transfer is null && Config.Model.Pretrained?.ExpectedNormalization(train.Bands) is { } expected && Config.Train.Normalize is null)
+        {
+            train = Datasets.Open(Config.Train with { Normalize = expected }, Config.Train.Split);
+            val = Config.Val is { } vs ? Datasets.Open(vs.Normalize is null ? vs with { Normalize = expected } : vs, vs.Split) : null;
+        }
+        DataCheck.Require([train, val]); // every bad file at once, before the work dir is touched
         var tree = train.Hierarchy;
         if (val is not null && HierarchyWriter.ToYaml(val.Hierarchy) != HierarchyWriter.ToYaml(tree))
             throw new ArgumentException($"the validation data uses hierarchy '{val.Hierarchy.Name}', training '{tree.Name}'");
@@ -53,18 +61,21 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
 
         // a transfer takes its architecture and starting weights from the source checkpoint
         var source = Config.Transfer is { } tr ? Checkpoint.Load(tr.Source) : null;
-        var spec = source is null ? Config.Model : TransferSpec.TargetSpec(source, Config.Model);
+        var spec = source is null ? Config.Model : Config.Transfer!.TargetSpec(source, Config.Model);
+        var transfer = source is null ? null : Config.Transfer!.Record(source);
         if (source is not null && (!source.Normalization.Mean.SequenceEqual(train.Normalization.Mean) || !source.Normalization.Std.SequenceEqual(train.Normalization.Std)))
             observer?.Message($"note: the target data's normalisation differs from the source checkpoint's; the source branch sees the target's");
         Engine.ManualSeed(Config.Seed);
         var model = source is null ? spec.Build(tree, train.Bands) : Config.Transfer!.Build(source, spec, tree, train.Bands, observer is null ? null : observer.Message);
+        if (source is null && spec.Pretrained is { } pretrained && !(resume && File.Exists(LatestPath))) // a resumed run has its weights
+            observer?.Message(pretrained.LoadInto((Segmentor)model, train.Bands).Table().TrimEnd());
         var optimizer = Config.Optimizer.Build(model);
         var schedule = Config.Schedule.Build(Config.Run.Iterations);
         if (Config.ClassWeights.Length > 0 && Config.ClassWeights.Length != tree.Depth)
-            throw new ArgumentException($"loss.class_weights has {Config.ClassWeights.Length} entries; the tree '{tree.Name}' has {tree.Depth} levels");
+            throw new ArgumentException($"loss.class_weights has {Plural.Of(Config.ClassWeights.Length, "entry")}; the tree '{tree.Name}' has {Plural.Of(tree.Depth, "level")}");
         for (int l = 0; l < Config.ClassWeights.Length; l++)
             if (Config.ClassWeights[l] is { } w && w.Length != tree.Levels[l].Count)
-                throw new ArgumentException($"loss.class_weights of level {l + 1} has {w.Length} values; the level has {tree.Levels[l].Count} classes");
+                throw new ArgumentException($"loss.class_weights of level {l + 1} has {Plural.Of(w.Length, "value")}; the level has {Plural.Of(tree.Levels[l].Count, "class")}");
         var weights = Config.ClassWeights.Length == 0 ? null
             : Config.ClassWeights.Select(w => w is null ? null : Tensor.FromArray(w.Select(v => (float)v).ToArray(), w.Length)).ToArray();
         var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha, classWeights: weights, gamma: Config.Gamma);
@@ -78,17 +89,22 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             if (ck.OptimizerState is { } os) optimizer.LoadStateDict(os);
             ck.RestoreRng();
             start = ck.Iteration;
-            if (ck.Metadata.TryGetValue("best", out var b)) best = double.Parse(b, CultureInfo.InvariantCulture);
+            best = ck.Best ?? best;
             observer?.Message($"resumed from {LatestPath} at iteration {start}");
             Log(new { resumed = start });
         }
         else if (resume) observer?.Message($"nothing to resume in {WorkDir}: starting from iteration 0");
         if (start == 0) File.Delete(LogPath);
-        observer?.Message($"{Config.Name}: {train.Name} ({train.Count} tiles, {train.Bands} bands) -> {tree} {ExperimentConfig.ModeName(Config.Model.Mode)}; " +
-            $"{spec.Backbone} + {spec.Head} ({model.TrainableParameters().Sum(p => (long)p.Parameter.Numel):N0} trainable parameters); batch {Config.Run.BatchSize}; {Engine.Threads} threads");
+        observer?.Message($"{Config.Name}: {train.Name} ({Plural.Of(train.Count, "tile")}, {Plural.Of(train.Bands, "band")}) -> {tree} {ModelRegistry.Modes.Name(Config.Model.Mode)}; " +
+            $"{spec.Backbone} + {spec.Head} ({model.TrainableParameters().Sum(p => (long)p.Parameter.Numel):N0} trainable parameters); batch {Config.Run.BatchSize}; {Plural.Of(Engine.Threads, "thread")}");
 
         string bestMetric = Config.Run.BestMetric.Length > 0 ? Config.Run.BestMetric : $"L{tree.Depth}.miou";
         HierarchicalMetrics? last = null;
+        Checkpoint Snapshot(long iteration, double bestSoFar) => new()
+        {
+            Model = model, Spec = spec, Tree = tree, Normalization = train.Normalization, Iteration = iteration, Transfer = transfer,
+            Rng = Generator.Default.GetState(), Best = bestSoFar, Run = new RunRecord(Config.Text, Config.Source, Config.Seed, Engine.Threads),
+        };
         using var loader = new DataLoader(train, Config.Augment, Config.Run.BatchSize, Config.Seed, startIteration: start,
             iterations: Config.Run.Iterations - start, workers: Config.Run.Workers);
         model.Train();
@@ -100,11 +116,9 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             double lr = schedule.Lr(Config.Optimizer.Lr, it);
             optimizer.SetLr(lr);
             optimizer.ZeroGrad();
-            var (main, aux) = model.ForwardTrain(batch.Image);
-            // TransLU: coarse levels learn from the frozen source's pseudo-labels (method.md §5)
-            var labels = model is TransLuModel translu ? translu.TrainingLabels(batch.Labels, batch.Samples.Select(s => (byte[]?)s.Valid).ToArray()) : batch.Labels;
-            var (l, terms) = loss.Compute(main, labels);
-            if (aux is not null)
+            var output = model.ForwardTrain(batch.Image);
+            var (l, terms) = loss.Compute(output.Main, output.Targets(batch.Labels, batch.Samples.Select(s => (byte[]?)s.Valid).ToArray()));
+            if (output.Aux is { } aux)
             {
                 var (la, _) = auxLoss.Compute(aux, batch.Labels);
                 terms["aux"] = la.Item();
@@ -133,23 +147,16 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
                 if (score > best)
                 {
                     best = score;
-                    Save(BestPath, model, spec, source, tree, train.Normalization, done, null, best);
+                    Snapshot(done, best).Save(BestPath);
                     observer?.Message($"best {bestMetric} {score:P2} at iteration {done}: {BestPath}");
                 }
             }
             if (done % Config.Run.CheckpointInterval == 0 || done == Config.Run.Iterations)
-                Save(LatestPath, model, spec, source, tree, train.Normalization, done, optimizer, best);
+                Snapshot(done, best).Save(LatestPath, optimizer);
             if (done == stopAfter) break;
         }
         double spi = trained > 0 ? clock.Elapsed.TotalSeconds / trained : 0;
         return new TrainResult(WorkDir, LatestPath, File.Exists(BestPath) ? BestPath : null, last, spi);
-    }
-
-    void Save(string path, SegmentationModel model, ModelSpec spec, Checkpoint? source, ClassHierarchy tree, Normalization norm, long iteration, Optimizer? optimizer, double best)
-    {
-        var extra = new Dictionary<string, string> { ["best"] = best.ToString("R", CultureInfo.InvariantCulture) };
-        if (source is not null) extra[TransferSpec.MetadataKey] = Config.Transfer!.Describe(source);
-        Checkpoint.Save(path, model, spec, tree, norm, iteration, Config, optimizer, extra);
     }
 
     /// <summary>"L{k}.{miou|macc|mf1|oa|kappa}", "consistency" or "path_accuracy".</summary>

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using HieraRS.Platform;
 
 namespace HieraRS.Tensors.Native;
 
@@ -8,9 +9,15 @@ internal static unsafe partial class OpenBlas
     const string Lib = "openblas";
     public const int RowMajor = 101, NoTrans = 111, Trans = 112;
 
-    static OpenBlas() => NativeLibraries.Register(typeof(OpenBlas).Assembly);
+    public static readonly NativeLibraryInfo Library = new(Lib, "libopenblas0-pthread",
+        "libopenblas.so.0", "libopenblas.so",
+        "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+        "/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0",
+        "libopenblasp-r0.3.21.so");
 
-    public static bool Available => NativeLibraries.TryLoad(Lib, out _);
+    static OpenBlas() => NativeLibraries.Register(typeof(OpenBlas).Assembly, Library);
+
+    public static bool Available => NativeLibraries.TryLoad(Library, out _);
 
     [LibraryImport(Lib)]
     public static partial void cblas_sgemm(int order, int transA, int transB, int m, int n, int k,

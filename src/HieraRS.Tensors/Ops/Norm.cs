@@ -81,12 +81,13 @@ public static partial class F
                     if (gx is null) continue;
                     float wv = w is null ? 1f : w.Storage[w.Offset + ch];
                     // training: dx = k * (g - mean(g) - (x - mu) * inv * mean(g*xhat)), k = w*inv
-                    //         = g*k + x*(-k*bc) + k*(mu*bc - mean(g)),  bc = inv * mean(g*xhat)
+                    //         = g*k + (x - mu)*(-k*bc) - k*mean(g),  bc = inv * mean(g*xhat)
+                    // (centred: x*(-k*bc) + k*mu*bc would cancel where |mu| >> std)
                     float k = wv * inv, bc = training ? (float)(sgxhat / m) * inv : 0f, a = training ? (float)(sg / m) : 0f;
                     for (int i = 0; i < n; i++)
                     {
                         int o = (i * c + ch) * s;
-                        SpanMath.Axpby(gs.AsSpan(go + o, s), k, xs.AsSpan(xo + o, s), -k * bc, k * (mu * bc - a), gx.Storage.AsSpan(o, s));
+                        SpanMath.AxpbyCentered(gs.AsSpan(go + o, s), k, xs.AsSpan(xo + o, s), mu, -k * bc, -k * a, gx.Storage.AsSpan(o, s));
                     }
                 }
             });

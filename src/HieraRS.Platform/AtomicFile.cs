@@ -1,4 +1,4 @@
-namespace HieraRS.Tensors;
+namespace HieraRS.Platform;
 
 /// <summary>
 /// Files written under a temporary name beside the target and renamed into place when complete, so an

@@ -1,10 +1,10 @@
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Tensors;
 
-namespace HieraRS.Domain.Losses;
+namespace HieraRS.Domain.Decoding;
 
 /// <summary>Per-level predictions from per-level logits (method.md §4).</summary>
-public static class Decoding
+public static class Decoder
 {
     /// <summary>
     /// Joint path selection: per pixel the valid path with the largest sum of per-level log-softmax

@@ -1,8 +1,8 @@
 using System.Globalization;
 using HieraRS.Domain.Hierarchies;
-using HieraRS.Domain.Metrics;
+using HieraRS.Domain.Visual;
 
-namespace HieraRS.Domain.Visual;
+namespace HieraRS.Domain.Metrics;
 
 /// <summary>
 /// A confusion matrix as a picture: rows are truth, columns prediction, each cell shaded by its share

@@ -1,7 +1,8 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Tensors;
 
-namespace HieraRS.Domain.Losses;
+namespace HieraRS.Domain.Decoding;
 
 /// <summary>
 /// Joint scores of the valid root-to-leaf paths, s_t = sum_i log_softmax(Z_i)[t_i] (method.md §3-4),
@@ -12,13 +13,13 @@ public static class PathScores
     /// <summary>[N, P, H, W] scores of the tree's P valid paths from per-level logits [N, K_i, H, W] (differentiable).</summary>
     public static Tensor Compute(ClassHierarchy tree, Tensor[] logits)
     {
-        if (logits.Length != tree.Depth) throw new ArgumentException($"need logits for {tree.Depth} levels, got {logits.Length}");
+        if (logits.Length != tree.Depth) throw new ArgumentException($"need logits for {Plural.Of(tree.Depth, "level")}, got {logits.Length}");
         var paths = tree.Paths;
         Tensor? s = null;
         for (int l = 0; l < tree.Depth; l++)
         {
             if (logits[l].Size(1) != tree.Levels[l].Count)
-                throw new ArgumentException($"level {l + 1} logits have {logits[l].Size(1)} channels, the tree has {tree.Levels[l].Count} classes");
+                throw new ArgumentException($"level {l + 1} logits have {Plural.Of(logits[l].Size(1), "channel")}, the tree has {Plural.Of(tree.Levels[l].Count, "class")}");
             var column = new long[tree.PathCount];
             for (int p = 0; p < column.Length; p++) column[p] = paths[p, l];
             var picked = logits[l].LogSoftmax(1).IndexSelect(1, new IntTensor(column, column.Length));
