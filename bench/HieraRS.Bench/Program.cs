@@ -220,7 +220,7 @@ public static class Program
                 model.Eval();
                 var x = R(1, 4, 512, 512);
                 if (name == "demo-window") return () => { using var _ = GradMode.NoGrad(); model.Predict(x); };
-                var ck = new Checkpoint { Model = model, Spec = new ModelSpec(), Tree = tree, Normalization = Normalization.Identity(4) };
+                var ck = new Checkpoint { Model = model, Spec = new ModelSpec(), Hierarchy = tree, Normalization = Normalization.Identity(4) };
                 var bytes = OnnxExporter.Build(ck, new CheckpointIdentity("bench", ""), new OnnxExportOptions()).ToByteArray();
                 var session = new InferenceSession(bytes, new SessionOptions { IntraOpNumThreads = Engine.Threads, InterOpNumThreads = 1 });
                 var input = new[] { NamedOnnxValue.CreateFromTensor(OnnxExporter.InputName, new DenseTensor(x.ToArray(), new[] { 1, 4, 512, 512 })) };

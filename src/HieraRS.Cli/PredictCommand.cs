@@ -10,7 +10,6 @@ namespace HieraRS.Cli;
 /// <summary><c>hierars predict</c>: georeferenced per-level class maps of whole scenes.</summary>
 static class PredictCommand
 {
-    static readonly string[] RasterExtensions = [".tif", ".tiff", ".img", ".vrt", ".jp2", ".png", ".jpg"];
 
     /// <summary>Maps up to this many pixels get PNG quick-looks.</summary>
     const long QuickLookPixels = 64L << 20;
@@ -97,7 +96,7 @@ static class PredictCommand
         finally { Console.CancelKeyPress -= onCancel; }
         if (pixels <= QuickLookPixels)
         {
-            var tree = predictor.Checkpoint.Tree;
+            var tree = predictor.Checkpoint.Hierarchy;
             string stem = Path.GetFileNameWithoutExtension(outPath);
             var pngs = ClassMaps.WriteQuickLooks(outPath, tree, predictor.Options.Levels ?? Enumerable.Range(0, tree.Depth).ToArray(),
                 Path.GetDirectoryName(Path.GetFullPath(outPath))!, stem, stem);
@@ -122,7 +121,7 @@ static class PredictCommand
     static List<string> Inputs(string input)
     {
         if (Directory.Exists(input))
-            return Directory.EnumerateFiles(input).Where(f => RasterExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList();
+            return Directory.EnumerateFiles(input).Where(Raster.IsRasterFile).Order(StringComparer.Ordinal).ToList();
         if (input.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) && File.Exists(input))
             return File.ReadLines(input).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))
                 .Select(l => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(input))!, l))).ToList();

@@ -94,7 +94,7 @@ static class TrainCommands
             if (data.Bands != ck.Bands) throw new ArgumentException($"the data has {data.Bands} bands, the checkpoint was trained on {ck.Bands}");
             var bar = new ConsoleProgress("eval", data.Count, "tiles");
             var m = Evaluator.Evaluate(ck.Model, new Renormalised(data, ck.Normalization), (k, n) => bar.Report(k));
-            Console.WriteLine($"{ck.Tree.Name}: {data.Name}, {Plural.Of(data.Count, "tile")}, checkpoint at iteration {ck.Iteration}");
+            Console.WriteLine($"{ck.Hierarchy.Name}: {data.Name}, {Plural.Of(data.Count, "tile")}, checkpoint at iteration {ck.Iteration}");
             Console.Write(MetricsReport.ToConsole(m));
             if (pr.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, m.ToJson()); Console.WriteLine($"wrote {j}"); }
             if (pr.GetValue(report) is { } dir) Console.WriteLine($"wrote {string.Join(", ", MetricsReport.Save(m, dir).Select(Path.GetFileName))} to {dir}");
@@ -124,7 +124,7 @@ static class TrainCommands
         var ck = Checkpoint.Load(result.Best ?? result.Latest);
 
         // a held-out scene, larger than the training tiles, with a nodata collar, predicted whole
-        var tree = ck.Tree;
+        var tree = ck.Hierarchy;
         var scene = new SyntheticScene(tree, new SyntheticSceneOptions { Size = 512, NoDataCollar = 0.03 }, seed: 4242);
         var sample = scene.Render("held-out scene");
         string scenePath = Path.Combine(outDir, "scene.tif"), predPath = Path.Combine(outDir, "prediction.tif");

@@ -55,6 +55,12 @@ public sealed unsafe class Raster : IDisposable
         Projection = Marshal.PtrToStringUTF8(Gdal.GDALGetProjectionRef(ds)) ?? "";
     }
 
+    /// <summary>File extensions taken as rasters when a folder is scanned (predict, score): one list for every command.</summary>
+    public static readonly IReadOnlyList<string> Extensions = [".tif", ".tiff", ".vrt", ".img", ".jp2", ".png", ".jpg", ".jpeg"];
+
+    /// <summary>True when the path's extension is one of <see cref="Extensions"/>.</summary>
+    public static bool IsRasterFile(string path) => Extensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant());
+
     public static Raster Open(string path)
     {
         Gdal.Init();

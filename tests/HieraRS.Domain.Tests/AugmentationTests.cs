@@ -25,7 +25,7 @@ public class AugmentationTests
     {
         for (int i = 0; i < s.Pixels; i++)
         {
-            if (s.Valid[i] == 0) { Assert.Equal(ClassHierarchy.Ignore, s.Labels[1][i]); continue; }
+            if (s.Valid[i] == 0) { Assert.Equal(ClassHierarchy.NoClass, s.Labels[1][i]); continue; }
             int src = (int)s.Image[i];
             Assert.Equal(-src, s.Image[s.Pixels + i]);
             Assert.Equal(src % 3, s.Labels[0][i]);

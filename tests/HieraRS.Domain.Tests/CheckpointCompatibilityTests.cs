@@ -23,7 +23,7 @@ public class CheckpointCompatibilityTests
     {
         var ck = Checkpoint.Load(Fixture(name));
         Assert.IsType(kind, ck.Model);
-        Assert.Equal(classes, ck.Tree.ClassCounts);
+        Assert.Equal(classes, ck.Hierarchy.ClassCounts);
         // every tensor of the file, exactly, under its name
         var stored = SafeTensors.Load(Fixture(name)).Tensors;
         var loaded = ck.Model.StateDict();

@@ -50,17 +50,17 @@ public class DataTests
         for (int i = 0; i < raw.Length; i++)
         {
             byte v = raw[i];
-            if (v == 15) { Assert.All(s.Labels, l => Assert.Equal(ClassHierarchy.Ignore, l[i])); continue; }
+            if (v == 15) { Assert.All(s.Labels, l => Assert.Equal(ClassHierarchy.NoClass, l[i])); continue; }
             Assert.Equal(v, s.Labels[2][i]);
             Assert.Equal(toL2[v], s.Labels[1][i]);
             Assert.Equal(toL1[toL2[v]], s.Labels[0][i]);
         }
         var c = ds.Load(coarse);
         Assert.Equal(1, c.LabelLevel);
-        Assert.All(c.Labels[2], v => Assert.Equal(ClassHierarchy.Ignore, v)); // finer level ignored
+        Assert.All(c.Labels[2], v => Assert.Equal(ClassHierarchy.NoClass, v)); // finer level ignored
         Assert.Contains(c.Labels[1], v => v == 1); // farmland tiles hold farmland
         for (int i = 0; i < c.Pixels; i++)
-            if (c.Labels[1][i] != ClassHierarchy.Ignore) Assert.Equal(toL1[c.Labels[1][i]], c.Labels[0][i]);
+            if (c.Labels[1][i] != ClassHierarchy.NoClass) Assert.Equal(toL1[c.Labels[1][i]], c.Labels[0][i]);
         Assert.Equal(gid.Depth, c.Labels.Length);
     }
 

@@ -68,7 +68,7 @@ public class HierarchyTests
         h.DeriveLevels(l2, 1, levels);
         Assert.Equal(new byte[] { 0, 1, 2, 255 }, levels[0]);
         Assert.Equal(l2, levels[1]);
-        Assert.All(levels[2], v => Assert.Equal(ClassHierarchy.Ignore, v));
+        Assert.All(levels[2], v => Assert.Equal(ClassHierarchy.NoClass, v));
     }
 
     [Fact]
@@ -93,7 +93,7 @@ public class HierarchyTests
         var mm = HierarchyLoader.Builtin("mm5b");
         var t = mm.GetEncoding("fbp24").ByteTable();
         for (int fbp = 0; fbp < fileValue.Length; fbp++)
-            Assert.Equal(fileValue[fbp] == 0 ? ClassHierarchy.Ignore : fileValue[fbp] - 1, t[fbp]);
+            Assert.Equal(fileValue[fbp] == 0 ? ClassHierarchy.NoClass : fileValue[fbp] - 1, t[fbp]);
         Assert.Equal(-1, t[25]);
         Assert.Equal(2, mm.GetEncoding("fbp24").Level);
         var e = Assert.Throws<InvalidDataException>(() => ClassHierarchy.Decode([2, 25], new byte[2], t, "fbp.tif", width: 2));

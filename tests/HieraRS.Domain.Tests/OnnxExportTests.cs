@@ -77,7 +77,7 @@ public class OnnxExportTests
 
     static Checkpoint Wrap(SegmentationModel model) => new()
     {
-        Model = model, Spec = new ModelSpec(), Tree = Tree, Iteration = 7,
+        Model = model, Spec = new ModelSpec(), Hierarchy = Tree, Iteration = 7,
         Normalization = new Normalization([412.6f, 317.7f, 243.7f, 292.6f], [42.8f, 45.6f, 54.9f, 69.3f]),
     };
 
@@ -198,7 +198,7 @@ public class OnnxExportTests
             var spec = new ModelSpec { Channels = 16 };
             var ckPath = Path.Combine(dir, "model.safetensors");
             var norm = new Normalization([412.6f, 317.7f, 243.7f, 292.6f], [42.8f, 45.6f, 54.9f, 69.3f]);
-            new Checkpoint { Model = spec.Build(Tree, Bands), Spec = spec, Tree = Tree, Normalization = norm, Iteration = 42 }.Save(ckPath);
+            new Checkpoint { Model = spec.Build(Tree, Bands), Spec = spec, Hierarchy = Tree, Normalization = norm, Iteration = 42 }.Save(ckPath);
             var outPath = Path.Combine(dir, "model.onnx");
             OnnxExporter.Export(ckPath, outPath, new OnnxExportOptions { Window = 64, Resolution = 400 });
 
@@ -267,7 +267,7 @@ public class OnnxWindowModelTests
     {
         model = new Segmentor(new ResNet(18, 4, baseWidth: 8), new UPerHead([8, 16, 32, 64], 16, Tree.ClassCounts, mode));
         model.Eval();
-        var ck = new Checkpoint { Model = model, Spec = new ModelSpec(), Tree = Tree, Normalization = Norm };
+        var ck = new Checkpoint { Model = model, Spec = new ModelSpec(), Hierarchy = Tree, Normalization = Norm };
         var path = Path.Combine(dir, $"{mode}-{outputs}.onnx");
         File.WriteAllBytes(path, OnnxExporter.Build(ck, new CheckpointIdentity("m.safetensors", ""), new OnnxExportOptions { Window = 64, Outputs = outputs }).ToByteArray());
         return path;
@@ -284,7 +284,7 @@ public class OnnxWindowModelTests
             using var engine = new Inference.OnnxWindowModel(Export(dir, mode, OnnxOutputs.Both, out var model));
             Assert.Equal(64, engine.Window);
             Assert.Equal(Norm.Mean, engine.Normalization.Mean);
-            Assert.Equal(Tree.ClassCounts, engine.Tree.ClassCounts);
+            Assert.Equal(Tree.ClassCounts, engine.Hierarchy.ClassCounts);
             Assert.Equal(mode == BhccmMode.Flat, engine.Flat);
             Assert.Equal(mode == BhccmMode.Flat ? [Tree.ClassCounts[^1]] : Tree.ClassCounts, engine.ClassCounts);
             var x = Tensor.Randn([3, 4, 64, 64], new Generator(9));

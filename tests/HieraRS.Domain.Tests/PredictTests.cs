@@ -112,13 +112,13 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         }
         var bands = ReadBands(p);
         var truth = f.Truth.Render();
-        var tree = f.Model.Tree;
+        var tree = f.Model.Hierarchy;
         Span<int> path = stackalloc int[3];
         for (int i = 0; i < truth.Pixels; i++)
         {
             if (truth.Valid[i] == 0)
             {
-                Assert.All(bands, b => Assert.Equal(ClassMaps.NoData, b[i]));
+                Assert.All(bands, b => Assert.Equal(ClassHierarchy.NoClass, b[i]));
                 continue;
             }
             for (int l = 0; l < 3; l++) path[l] = bands[l][i];
@@ -132,7 +132,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
     {
         string probs = Path.Combine(f.Dir, "probs.tif");
         string p = Predict(new PredictOptions { Window = 64, Overlap = 16, Probabilities = probs }, "withprobs.tif");
-        var tree = f.Model.Tree;
+        var tree = f.Model.Hierarchy;
         var map = ReadBands(p);
         Assert.Equal(3, map.Length);
         var pr = ReadBands(probs);
@@ -152,7 +152,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
                 int k = tree.ClassCounts[l];
                 var px = Enumerable.Range(b0, k).Select(b => pr[b][i]).ToArray();
                 b0 += k;
-                if (map[l][i] == ClassMaps.NoData) { Assert.All(px, v => Assert.Equal(ClassMaps.NoData, v)); continue; }
+                if (map[l][i] == ClassHierarchy.NoClass) { Assert.All(px, v => Assert.Equal(ClassHierarchy.NoClass, v)); continue; }
                 Assert.InRange(px.Sum(v => v), 254 - k, 254 + k); // a distribution, each value rounded
                 n++;
                 if (Array.IndexOf(px, px.Max()) == map[l][i]) agree++;
@@ -178,7 +178,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
     [Fact]
     public void ClassMapBandsAreNotColoursAndColouredFilesNameTheirClasses()
     {
-        var tree = f.Model.Tree;
+        var tree = f.Model.Hierarchy;
         string probs = Path.Combine(f.Dir, "tags_probs.tif");
         foreach (bool cog in new[] { false, true })
         {
@@ -226,7 +226,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
                 for (int x = 20; x < 180; x++)
                 {
                     int i = y * 200 + x;
-                    if (one[2][i] == ClassMaps.NoData) continue;
+                    if (one[2][i] == ClassHierarchy.NoClass) continue;
                     n++;
                     if (one[2][i] == slid[2][i + shift]) agree++;
                 }
@@ -262,7 +262,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         var bands = ReadBands(o);
         foreach (var band in bands)
             Assert.Single(Enumerable.Range(24, 130 - 48).SelectMany(y => Enumerable.Range(24, 150 - 48).Select(x => band[y * 150 + x])).Distinct());
-        Assert.Equal(f.Model.Tree.ParentMap(2)[top], bands[1][65 * 150 + 75]); // the class's branch (siblings share spectra)
+        Assert.Equal(f.Model.Hierarchy.ParentMap(2)[top], bands[1][65 * 150 + 75]); // the class's branch (siblings share spectra)
     }
 
     [Fact]
@@ -296,7 +296,7 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         Assert.Equal(xs.Length * ys.Length - touching, r.SkippedWindows);
         var map = ReadBands(o);
         for (int i = 0; i < W * H; i++)
-            Assert.True(isData[i] ? map[2][i] < ClassMaps.NoData : map[2][i] == ClassMaps.NoData, $"pixel {i % W}, {i / W}");
+            Assert.True(isData[i] ? map[2][i] < ClassHierarchy.NoClass : map[2][i] == ClassHierarchy.NoClass, $"pixel {i % W}, {i / W}");
     }
 
     [Fact]

@@ -49,8 +49,8 @@ public class TrainingTests
         string dir = SharedData.TempDir();
         var r = new Trainer(ExperimentConfig.Parse(Config(2), "c.yaml", dir), dir).Run();
         var ck = Checkpoint.Load(r.Latest);
-        Assert.Equal("mm5b", ck.Tree.Name);
-        Assert.Equal([4, 9, 18], ck.Tree.ClassCounts);
+        Assert.Equal("mm5b", ck.Hierarchy.Name);
+        Assert.Equal([4, 9, 18], ck.Hierarchy.ClassCounts);
         Assert.Equal(4, ck.Bands);
         Assert.Contains("type: synthetic", ck.Metadata["config"]);
         Assert.Equal("3", ck.Metadata["seed"]);

@@ -105,7 +105,7 @@ public class TransLuTests
             0, 5, 5, 0,   // vegetation
             0, 0, 0, 5], 1, 3, 2, 2);
         var y = a.PseudoLabels(0, z, 4, 4, [Enumerable.Repeat((byte)1, 15).Append((byte)0).ToArray()]);
-        Assert.Equal(new long[] { 0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, ClassHierarchy.Ignore }, y.Data);
+        Assert.Equal(new long[] { 0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, ClassHierarchy.NoClass }, y.Data);
     }
 
     [Fact]

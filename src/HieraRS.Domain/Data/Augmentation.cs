@@ -40,7 +40,7 @@ public sealed record RandomCrop(int Height, int Width, double CatMaxRatio = 1.0)
         Span<int> counts = stackalloc int[256];
         for (int r = 0; r < h; r++)
             foreach (var v in labels.AsSpan((y0 + r) * s.Width + x0, w)) counts[v]++;
-        counts[ClassHierarchy.Ignore] = 0;
+        counts[ClassHierarchy.NoClass] = 0;
         int present = 0, max = 0, sum = 0;
         foreach (var c in counts)
             if (c > 0) { present++; max = Math.Max(max, c); sum += c; }
@@ -109,7 +109,7 @@ public sealed record RandomRotate90(double Probability = 0.5) : AugmentStep
     }
 }
 
-/// <summary>Pads the bottom and right to at least the given size: image 0 after normalisation, labels Ignore, mask 0.</summary>
+/// <summary>Pads the bottom and right to at least the given size: image 0 after normalisation, labels NoClass, mask 0.</summary>
 public sealed record Pad(int Height, int Width) : AugmentStep
 {
     public override Sample Apply(Sample s, Generator g)
@@ -155,7 +155,7 @@ public sealed class Augmentation(IReadOnlyList<AugmentStep> steps)
             var to = image.AsSpan(b * n, n);
             for (int i = 0; i < n; i++) to[i] = map[i] >= 0 ? from[map[i]] : 0f;
         }
-        var labels = s.Labels.Select(l => GatherBytes(l, map, ClassHierarchy.Ignore)).ToArray();
+        var labels = s.Labels.Select(l => GatherBytes(l, map, ClassHierarchy.NoClass)).ToArray();
         return Like(s, h, w, image, labels, GatherBytes(s.Valid, map, 0));
     }
 
@@ -180,7 +180,7 @@ public sealed class Augmentation(IReadOnlyList<AugmentStep> steps)
             int sr = Math.Min((int)((long)r * s.Height / h), s.Height - 1);
             for (int c = 0; c < w; c++) map[r * w + c] = sr * s.Width + Math.Min((int)((long)c * s.Width / w), s.Width - 1);
         }
-        var labels = s.Labels.Select(l => GatherBytes(l, map, ClassHierarchy.Ignore)).ToArray();
+        var labels = s.Labels.Select(l => GatherBytes(l, map, ClassHierarchy.NoClass)).ToArray();
         return Like(s, h, w, image, labels, GatherBytes(s.Valid, map, 0));
     }
 

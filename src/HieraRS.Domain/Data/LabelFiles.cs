@@ -33,7 +33,7 @@ public static class LabelFiles
         return bytes;
     }
 
-    /// <summary>Stored values through the encoding (table from <see cref="LabelEncoding.ByteTable"/>), then every level derived; finer levels than the encoding's are Ignore.</summary>
+    /// <summary>Stored values through the encoding (table from <see cref="LabelEncoding.ByteTable"/>), then every level derived; finer levels than the encoding's are NoClass.</summary>
     public static void ToLevels(ClassHierarchy tree, LabelEncoding encoding, ReadOnlySpan<short> table, ReadOnlySpan<byte> stored, int width, string source, byte[][] levels)
     {
         var classes = new byte[stored.Length];

@@ -4,7 +4,7 @@ namespace HieraRS.Domain.Data;
 
 /// <summary>
 /// One training or evaluation sample: the image (band-sequential, raw values until the loader
-/// normalises it), the labels of every level (Ignore where unlabelled, including the finer levels
+/// normalises it), the labels of every level (NoClass where unlabelled, including the finer levels
 /// of a coarse-only label), the valid-pixel mask (0 where the image holds nodata), and where it came from.
 /// </summary>
 public sealed class Sample(string id, int bands, int height, int width, float[] image, byte[][] labels, byte[] valid)
@@ -19,7 +19,7 @@ public sealed class Sample(string id, int bands, int height, int width, float[] 
     public byte[][] Labels { get; } = labels;
     /// <summary>[row * width + col]: 1 where the pixel holds data.</summary>
     public byte[] Valid { get; } = valid;
-    /// <summary>Finest level the labels carry (levels below it are all Ignore).</summary>
+    /// <summary>Finest level the labels carry (levels below it are all NoClass).</summary>
     public int LabelLevel { get; init; }
     public string ImagePath { get; init; } = "";
     public string? LabelPath { get; init; }
@@ -29,12 +29,12 @@ public sealed class Sample(string id, int bands, int height, int width, float[] 
 
     public int Pixels => Height * Width;
 
-    /// <summary>Sets every level's label to Ignore wherever the image holds no data.</summary>
+    /// <summary>Sets every level's label to NoClass wherever the image holds no data.</summary>
     public void IgnoreInvalid()
     {
         for (int i = 0; i < Valid.Length; i++)
             if (Valid[i] == 0)
-                foreach (var l in Labels) l[i] = ClassHierarchy.Ignore;
+                foreach (var l in Labels) l[i] = ClassHierarchy.NoClass;
     }
 }
 

@@ -139,7 +139,7 @@ public sealed class SyntheticScene
 
     /// <summary>
     /// One window: raw band values [band][row][col] (nodata = 0 in the collar), labels of every level
-    /// (Ignore in the collar) and the valid mask.
+    /// (NoClass in the collar) and the valid mask.
     /// </summary>
     public (float[] Image, byte[][] Labels, byte[] Valid) RenderWindow(int x0, int y0, int w, int h)
     {
@@ -155,7 +155,7 @@ public sealed class SyntheticScene
                     int i = r * w + c, x = x0 + c, y = y0 + r;
                     if (!InFootprint(x, y))
                     {
-                        foreach (var l in labels) l[i] = ClassHierarchy.Ignore;
+                        foreach (var l in labels) l[i] = ClassHierarchy.NoClass;
                         continue; // image stays 0 = nodata
                     }
                     valid[i] = 1;
@@ -186,8 +186,8 @@ public sealed class SyntheticScene
         var stored = new byte[256];
         for (int c = 0; c < tree.Levels[finest].Count; c++)
             stored[c] = (byte)enc.Values.Where(kv => kv.Value == c).Min(kv => kv.Key);
-        byte unlabelled = enc.Unlabelled.Count > 0 ? (byte)enc.Unlabelled.Min() : ClassHierarchy.Ignore;
-        stored[ClassHierarchy.Ignore] = unlabelled;
+        byte unlabelled = enc.Unlabelled.Count > 0 ? (byte)enc.Unlabelled.Min() : ClassHierarchy.NoClass;
+        stored[ClassHierarchy.NoClass] = unlabelled;
         using var img = RasterWriter.Create(imagePath, Width, Height, Bands, RasterType.UInt16, options);
         using var lab = RasterWriter.Create(labelPath, Width, Height, 1, RasterType.Byte, options);
         foreach (var w in new[] { img, lab }) { w.SetGeoTransform(GeoTransform); w.SetProjection(Projection); }

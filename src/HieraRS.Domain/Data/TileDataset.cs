@@ -11,7 +11,7 @@ public sealed record TileItem(string Id, string ImagePath, string? LabelPath, st
 /// <summary>
 /// Image / label file pairs read through GDAL: any band selection and type, labels decoded through
 /// the hierarchy's encoding and derived to every level (a coarse-only encoding leaves the finer
-/// levels Ignore), nodata pixels masked out of the labels.
+/// levels NoClass), nodata pixels masked out of the labels.
 /// </summary>
 public sealed class TileDataset : ISegmentationDataset
 {
@@ -72,7 +72,7 @@ public sealed class TileDataset : ISegmentationDataset
                 throw new InvalidDataException($"{lp}: labels are {lw} x {lh} but the image {item.ImagePath} is {w} x {h}");
             LabelFiles.ToLevels(Hierarchy, encoding, tables[item.Encoding], stored, w, lp, labels);
         }
-        else foreach (var l in labels) l.AsSpan().Fill(ClassHierarchy.Ignore);
+        else foreach (var l in labels) l.AsSpan().Fill(ClassHierarchy.NoClass);
         var sample = new Sample(item.Id, bands.Length, h, w, image, labels, valid)
         {
             LabelLevel = encoding.Level, ImagePath = item.ImagePath, LabelPath = item.LabelPath,

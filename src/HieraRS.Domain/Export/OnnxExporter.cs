@@ -85,7 +85,7 @@ public static class OnnxExporter
         var size = options.DynamicSize ? [OnnxGraph.Dim("H"), OnnxGraph.Dim("W")] : new[] { OnnxGraph.Dim(options.Window), OnnxGraph.Dim(options.Window) };
         g.Graph.Input.Add(OnnxGraph.Info(InputName, TensorProto.Types.DataType.Float, [OnnxGraph.Dim(ck.Bands), .. size]));
         var logits = new ModuleExporter(g).Predict(ck.Model, x);
-        var outputs = AddOutputs(g, ck.Tree, logits, options, size);
+        var outputs = AddOutputs(g, ck.Hierarchy, logits, options, size);
         var model = new ModelProto
         {
             IrVersion = IrVersion, ProducerName = "hierars", Graph = g.Graph,
@@ -183,7 +183,7 @@ public static class OnnxMetadata
     {
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         string Json<T>(T v) => JsonSerializer.Serialize(v);
-        var classNames = outputs.Select(op => ck.Tree.Levels[op.Level].Classes.ToDictionary(c => c.Id.ToString(CultureInfo.InvariantCulture), c => c.Name)).ToList();
+        var classNames = outputs.Select(op => ck.Hierarchy.Levels[op.Level].Classes.ToDictionary(c => c.Id.ToString(CultureInfo.InvariantCulture), c => c.Name)).ToList();
         var meta = new Dictionary<string, string>
         {
             ["model_type"] = Json("Segmentor"), // Deepness reads every value as JSON
@@ -194,7 +194,7 @@ public static class OnnxMetadata
             ["standardization_mean"] = Json(ck.Normalization.Mean.Select(m => m / 255.0)),
             ["standardization_std"] = Json(ck.Normalization.Std.Select(s => s / 255.0)),
             ["hierars.format"] = Format,
-            ["hierars.hierarchy"] = HierarchyWriter.ToYaml(ck.Tree),
+            ["hierars.hierarchy"] = HierarchyWriter.ToYaml(ck.Hierarchy),
             ["hierars.bands"] = ck.Bands.ToString(CultureInfo.InvariantCulture),
             ["hierars.normalization"] = Json(new { mean = ck.Normalization.Mean, std = ck.Normalization.Std }),
             ["hierars.window"] = o.Window.ToString(CultureInfo.InvariantCulture),

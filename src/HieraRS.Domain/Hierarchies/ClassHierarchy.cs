@@ -30,14 +30,14 @@ public sealed record LabelEncoding(int Level, IReadOnlyDictionary<long, int> Val
     public string Name { get; init; } = ClassHierarchy.DefaultEncoding;
 
     /// <summary>
-    /// Stored byte value -> class (Ignore for unlabelled, -1 for a value the encoding does not know):
+    /// Stored byte value -> class (NoClass for unlabelled, -1 for a value the encoding does not know):
     /// decoding a whole label image is then one lookup per pixel.
     /// </summary>
     public short[] ByteTable()
     {
         var t = new short[256];
         for (int v = 0; v < 256; v++)
-            t[v] = Values.TryGetValue(v, out int c) ? (short)c : Unlabelled.Contains(v) ? ClassHierarchy.Ignore : (short)-1;
+            t[v] = Values.TryGetValue(v, out int c) ? (short)c : Unlabelled.Contains(v) ? ClassHierarchy.NoClass : (short)-1;
         return t;
     }
 }
@@ -52,9 +52,12 @@ public sealed record SourceCorrespondence(string SourceHierarchy, int Level, IRe
 /// </summary>
 public sealed class ClassHierarchy
 {
-    /// <summary>Label value meaning "not labelled at this level" (ignored by losses and metrics).</summary>
-    public const byte Ignore = 255;
-    /// <summary>Classes per level: ids are bytes and <see cref="Ignore"/> is taken.</summary>
+    /// <summary>
+    /// The byte for "no class here": unlabelled at this level in labels (ignored by losses and metrics,
+    /// MMSeg's ignore index), nodata and no prediction in written class maps.
+    /// </summary>
+    public const byte NoClass = 255;
+    /// <summary>Classes per level: ids are bytes and <see cref="NoClass"/> is taken.</summary>
     public const int MaxClasses = 255;
     /// <summary>Levels: a path is one base-256 number in a long (see PathKey).</summary>
     public const int MaxLevels = 7;
@@ -89,7 +92,7 @@ public sealed class ClassHierarchy
         var encodings = new Dictionary<string, LabelEncoding>(StringComparer.OrdinalIgnoreCase)
         {
             [DefaultEncoding] = (encoding ?? new LabelEncoding(levels.Count - 1,
-                Enumerable.Range(0, levels[^1].Count).ToDictionary(i => (long)i, i => i), new HashSet<long> { Ignore })) with { Name = DefaultEncoding },
+                Enumerable.Range(0, levels[^1].Count).ToDictionary(i => (long)i, i => i), new HashSet<long> { NoClass })) with { Name = DefaultEncoding },
         };
         foreach (var e in otherEncodings ?? [])
             if (!encodings.TryAdd(e.Name, e)) throw new ArgumentException($"hierarchy '{name}': encoding '{e.Name}' given twice");
@@ -212,7 +215,7 @@ public sealed class ClassHierarchy
     /// </summary>
     public byte[][] UpwardMaps()
     {
-        var maps = Enumerable.Range(0, Depth).Select(_ => Enumerable.Repeat(Ignore, 256).ToArray()).ToArray();
+        var maps = Enumerable.Range(0, Depth).Select(_ => Enumerable.Repeat(NoClass, 256).ToArray()).ToArray();
         for (int p = paths.Length - 1; p >= 0; p--) // the first path wins
             for (int l = 0; l < Depth; l++) maps[l][paths[p][Depth - 1]] = (byte)paths[p][l];
         return maps;
@@ -242,9 +245,9 @@ public sealed class ClassHierarchy
     }
 
     /// <summary>
-    /// Fills the labels of every level from labels known at <paramref name="level"/> (Ignore where
-    /// unlabelled): coarser levels through the ancestor maps (Ignore where the ancestor depends on the
-    /// branch), finer levels Ignore (a partial label).
+    /// Fills the labels of every level from labels known at <paramref name="level"/> (NoClass where
+    /// unlabelled): coarser levels through the ancestor maps (NoClass where the ancestor depends on the
+    /// branch), finer levels NoClass (a partial label).
     /// </summary>
     public void DeriveLevels(ReadOnlySpan<byte> labels, int level, byte[][] perLevel)
     {
@@ -254,10 +257,10 @@ public sealed class ClassHierarchy
         {
             var dst = perLevel[l].AsSpan();
             if (dst.Length != labels.Length) throw new ArgumentException("every level needs as many pixels as the input");
-            if (l > level) { dst.Fill(Ignore); continue; }
-            table.Fill(Ignore);
+            if (l > level) { dst.Fill(NoClass); continue; }
+            table.Fill(NoClass);
             var map = ancestor[level][l];
-            for (int c = 0; c < map.Length; c++) table[c] = map[c] < 0 ? Ignore : (byte)map[c];
+            for (int c = 0; c < map.Length; c++) table[c] = map[c] < 0 ? NoClass : (byte)map[c];
             for (int i = 0; i < labels.Length; i++) dst[i] = table[labels[i]];
         }
     }
@@ -268,7 +271,7 @@ public sealed class ClassHierarchy
             : throw new KeyNotFoundException($"hierarchy '{Name}' has no label encoding '{name}' (it has: {string.Join(", ", Encodings.Keys)})");
 
     /// <summary>
-    /// Stored label values to class ids of the encoding's level (Ignore for unlabelled values);
+    /// Stored label values to class ids of the encoding's level (NoClass for unlabelled values);
     /// a value the encoding does not know is an error naming it.
     /// </summary>
     public void Decode(ReadOnlySpan<long> stored, Span<byte> classes, string source = "labels", string? encoding = null)
@@ -278,7 +281,7 @@ public sealed class ClassHierarchy
         {
             long v = stored[i];
             if (e.Values.TryGetValue(v, out int c)) classes[i] = (byte)c;
-            else if (e.Unlabelled.Contains(v)) classes[i] = Ignore;
+            else if (e.Unlabelled.Contains(v)) classes[i] = NoClass;
             else throw new InvalidDataException($"{source}: value {v} at pixel {i} is not in the label encoding '{e.Name}' of hierarchy '{Name}'");
         }
     }

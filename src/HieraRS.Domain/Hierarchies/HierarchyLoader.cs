@@ -59,7 +59,7 @@ public static class HierarchyLoader
             if (cs.Children.Count == 0) throw ctx.Error(cs, $"level '{lname}' has no classes");
             if (cs.Children.Count > ClassHierarchy.MaxClasses)
                 throw ctx.Error(cs.Children[ClassHierarchy.MaxClasses], $"level '{lname}' has {cs.Children.Count} classes; at most " +
-                    $"{ClassHierarchy.MaxClasses} (class ids are bytes and {ClassHierarchy.Ignore} means no label)");
+                    $"{ClassHierarchy.MaxClasses} (class ids are bytes and {ClassHierarchy.NoClass} means no label)");
             levels.Add(ParseLevel(ctx, lname, cs, levels.Count == 0 ? null : levels[^1]));
         }
         var encoding = root.Children.TryGetValue(new YamlScalarNode("encoding"), out var en)

@@ -10,9 +10,6 @@ namespace HieraRS.Domain.Inference;
 /// <summary>Per-level class maps: the colour VRT beside a predicted map, reading a map back, and PNG quick-looks.</summary>
 public static class ClassMaps
 {
-    /// <summary>No class (nodata) in written maps.</summary>
-    public const byte NoData = 255;
-
     /// <summary>A single-band class map's colour table and class names (GDAL category names) from its level.</summary>
     public static void SetClasses(RasterWriter w, int band, HierarchyLevel level)
     {
@@ -41,7 +38,7 @@ public static class ClassMaps
             var lv = tree.Levels[levels[k]];
             root.Add(new XElement("VRTRasterBand", new XAttribute("dataType", "Byte"), new XAttribute("band", k + 1),
                 new XElement("Description", $"level {levels[k] + 1}: {lv.Name} ({tree.Name})"),
-                new XElement("NoDataValue", NoData),
+                new XElement("NoDataValue", ClassHierarchy.NoClass),
                 new XElement("ColorInterp", "Palette"),
                 new XElement("CategoryNames", lv.Classes.Select(c => new XElement("Category", c.Name))),
                 new XElement("ColorTable", lv.Classes.Select(c => new XElement("Entry",

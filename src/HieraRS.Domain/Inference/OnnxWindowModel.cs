@@ -14,7 +14,7 @@ namespace HieraRS.Domain.Inference;
 /// </summary>
 public interface IWindowModel
 {
-    ClassHierarchy Tree { get; }
+    ClassHierarchy Hierarchy { get; }
     Normalization Normalization { get; }
     /// <summary>Classes per level of the scores (only the finest level's when <see cref="Flat"/>).</summary>
     int[] ClassCounts { get; }
@@ -35,7 +35,7 @@ public sealed class OnnxWindowModel : IWindowModel, IDisposable
     readonly InferenceSession session;
     readonly string[] outputs;
 
-    public ClassHierarchy Tree { get; }
+    public ClassHierarchy Hierarchy { get; }
     public Normalization Normalization { get; }
     public int[] ClassCounts { get; }
     public bool Flat { get; }
@@ -51,7 +51,7 @@ public sealed class OnnxWindowModel : IWindowModel, IDisposable
             string Need(string key) => meta.TryGetValue(key, out var v) ? v
                 : throw new InvalidDataException($"{path}: not an ONNX model written by `hierars export` (no '{key}' in its metadata)");
             if (Need("hierars.format") != OnnxMetadata.Format) throw new InvalidDataException($"{path}: ONNX format '{meta["hierars.format"]}', this build reads '{OnnxMetadata.Format}'");
-            Tree = HierarchyLoader.Parse(Need("hierars.hierarchy"), $"{path} (hierars.hierarchy)");
+            Hierarchy = HierarchyLoader.Parse(Need("hierars.hierarchy"), $"{path} (hierars.hierarchy)");
             var n = JsonDocument.Parse(Need("hierars.normalization")).RootElement;
             Normalization = new Normalization(n.GetProperty("mean").EnumerateArray().Select(e => e.GetSingle()).ToArray(),
                 n.GetProperty("std").EnumerateArray().Select(e => e.GetSingle()).ToArray());
@@ -62,8 +62,8 @@ public sealed class OnnxWindowModel : IWindowModel, IDisposable
             foreach (var (name, _) in probs)
                 if (!session.OutputMetadata.ContainsKey(name)) throw new InvalidDataException($"{path}: its metadata lists output '{name}', the graph has none");
             outputs = probs.Select(p => p.Name).ToArray();
-            Flat = probs.Length == 1 && Tree.Depth > 1;
-            ClassCounts = probs.Select(p => Tree.Levels[p.Level].Count).ToArray();
+            Flat = probs.Length == 1 && Hierarchy.Depth > 1;
+            ClassCounts = probs.Select(p => Hierarchy.Levels[p.Level].Count).ToArray();
         }
         catch { session.Dispose(); throw; }
     }

@@ -7,10 +7,10 @@ namespace HieraRS.Domain.Inference;
 /// probabilities of every class of each level that has logits (these go to the probabilities file).
 /// </summary>
 /// <param name="LogitCounts">Logit channels per level the model predicts (a flat model: the finest level only).</param>
-sealed record OutputBands(ClassHierarchy Tree, bool Flat, int[] Levels, bool Confidence, int[] ProbabilityLevels, int[] LogitCounts)
+sealed record OutputBands(ClassHierarchy Hierarchy, bool Flat, int[] Levels, bool Confidence, int[] ProbabilityLevels, int[] LogitCounts)
 {
     public int MapBands => Levels.Length * (Confidence ? 2 : 1);
-    public int Count => MapBands + ProbabilityLevels.Sum(l => Tree.Levels[l].Count);
+    public int Count => MapBands + ProbabilityLevels.Sum(l => Hierarchy.Levels[l].Count);
     public int Channels => LogitCounts.Sum();
 
     public static OutputBands For(ClassHierarchy tree, bool flat, PredictOptions o)

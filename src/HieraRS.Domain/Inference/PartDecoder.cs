@@ -1,3 +1,4 @@
+using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Decoding;
 using HieraRS.Tensors;
 
@@ -35,11 +36,11 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
         var valid = acc.Weights(from, rows);
         if (valid.IndexOfAnyExcept(0f) < 0) // no data in these rows: nodata in every band, nothing to decode
         {
-            for (int b = 0; b < bands.Count; b++) part.AsSpan(b * plane + at, n).Fill(ClassMaps.NoData);
+            for (int b = 0; b < bands.Count; b++) part.AsSpan(b * plane + at, n).Fill(ClassHierarchy.NoClass);
             return;
         }
         var logits = acc.Blended(from, rows);
-        var tree = bands.Tree;
+        var tree = bands.Hierarchy;
         IntTensor[] labels;
         Tensor? confidence = null;
         if (bands.Flat) labels = Decoder.Upward(tree, logits[0]);
@@ -53,7 +54,7 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
         {
             var data = Band(band++);
             var lab = labels[l].Data;
-            for (int i = 0; i < n; i++) data[i] = valid[i] > 0 ? (byte)lab[i] : ClassMaps.NoData;
+            for (int i = 0; i < n; i++) data[i] = valid[i] > 0 ? (byte)lab[i] : ClassHierarchy.NoClass;
         }
         if (bands.Confidence)
             for (int k = 0; k < bands.Levels.Length; k++)
@@ -70,6 +71,6 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
     /// <summary>Probabilities 0-1 as bytes 0-254; 255 (nodata) where no window added weight.</summary>
     static void Fill(Span<byte> dst, ReadOnlySpan<float> valid, ReadOnlySpan<float> p)
     {
-        for (int i = 0; i < dst.Length; i++) dst[i] = valid[i] > 0 ? (byte)Math.Round(Math.Clamp(p[i], 0f, 1f) * 254f) : ClassMaps.NoData;
+        for (int i = 0; i < dst.Length; i++) dst[i] = valid[i] > 0 ? (byte)Math.Round(Math.Clamp(p[i], 0f, 1f) * 254f) : ClassHierarchy.NoClass;
     }
 }

@@ -1,3 +1,4 @@
+using HieraRS.Domain.Hierarchies;
 using HieraRS.Geo;
 
 namespace HieraRS.Domain.Inference;
@@ -10,7 +11,7 @@ sealed class SceneAssembler(Raster src, OutputBands bands, PredictOptions option
 {
     public void Assemble(string output, StripPlan plan, PartStore store)
     {
-        var tree = bands.Tree;
+        var tree = bands.Hierarchy;
         using var dst = Open(output, bands.MapBands);
         for (int k = 0; k < bands.Levels.Length; k++)
         {
@@ -36,7 +37,7 @@ sealed class SceneAssembler(Raster src, OutputBands bands, PredictOptions option
         var w = RasterWriter.Create(path, src.Width, src.Height, count, RasterType.Byte, new GeoTiffOptions { Cog = options.Cog, Photometric = count > 1 ? "MINISBLACK" : null });
         if (src.GeoTransform is { } gt) w.SetGeoTransform(gt);
         w.SetProjection(src.Projection);
-        w.SetNoData(ClassMaps.NoData);
+        w.SetNoData(ClassHierarchy.NoClass);
         return w;
     }
 
@@ -45,7 +46,7 @@ sealed class SceneAssembler(Raster src, OutputBands bands, PredictOptions option
         var prob = Open(path, bands.Count - bands.MapBands);
         int band = 1;
         foreach (var l in bands.ProbabilityLevels)
-            foreach (var c in bands.Tree.Levels[l].Classes)
+            foreach (var c in bands.Hierarchy.Levels[l].Classes)
             {
                 prob.SetDescription(band, $"P(level {l + 1} = {c.Name}) (0-254 = 0-1)");
                 prob.SetScale(band++, 1.0 / 254);

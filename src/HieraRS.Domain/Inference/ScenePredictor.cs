@@ -49,7 +49,7 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         if (src.BandCount != ck.Bands)
             throw new InvalidDataException($"{input}: {src.BandCount} bands, but the checkpoint was trained on {ck.Bands} ({string.Join(", ", ck.Normalization.Mean.Select((_, b) => $"band {b + 1}"))})");
         Options.Validate();
-        return OutputBands.For(ck.Tree, ck.Model.Head.Mode == BhccmMode.Flat, Options);
+        return OutputBands.For(ck.Hierarchy, ck.Model.Head.Mode == BhccmMode.Flat, Options);
     }
 
     /// <summary>Every file a prediction of <paramref name="output"/> writes: the map, its colour VRT, the probabilities, the quick-looks of <paramref name="levels"/>.</summary>

@@ -28,7 +28,7 @@ public enum LossKind
 /// </summary>
 public sealed class HierarchicalLoss
 {
-    public ClassHierarchy Tree { get; }
+    public ClassHierarchy Hierarchy { get; }
     public LossKind Kind { get; }
     public double Alpha { get; }
     readonly double[] levelWeights;
@@ -41,7 +41,7 @@ public sealed class HierarchicalLoss
     public HierarchicalLoss(ClassHierarchy tree, LossKind kind = LossKind.Hsc, double alpha = 2.0, double[]? levelWeights = null, Tensor?[]? classWeights = null,
         double gamma = 0.0)
     {
-        Tree = tree; Kind = kind; Alpha = alpha;
+        Hierarchy = tree; Kind = kind; Alpha = alpha;
         if (kind == LossKind.TreeMin) treeMin = new TreeMinLoss(tree, alpha, gamma);
         if (levelWeights is not null && levelWeights.Length != tree.Depth)
             throw new ArgumentException($"{levelWeights.Length} level weights for a tree of {Plural.Of(tree.Depth, "level")}");
@@ -54,18 +54,18 @@ public sealed class HierarchicalLoss
     /// <summary>The loss and its terms (as numbers, for logs).</summary>
     public (Tensor Loss, Dictionary<string, float> Terms) Compute(Tensor[] logits, IntTensor[] labels)
     {
-        if (labels.Length != Tree.Depth) throw new ArgumentException($"need labels for {Plural.Of(Tree.Depth, "level")}, got {labels.Length}");
+        if (labels.Length != Hierarchy.Depth) throw new ArgumentException($"need labels for {Plural.Of(Hierarchy.Depth, "level")}, got {labels.Length}");
         int h = labels[0].Size(1), w = labels[0].Size(2);
         logits = logits.Select(z => z.Size(2) == h && z.Size(3) == w ? z : F.Interpolate(z, h, w)).ToArray();
         var terms = new Dictionary<string, float>();
         if (Kind == LossKind.Flat)
         {
             if (logits.Length != 1) throw new ArgumentException("the flat loss takes the finest level's logits only");
-            var ce = Ce(logits[0], labels[^1], Tree.Depth - 1);
+            var ce = Ce(logits[0], labels[^1], Hierarchy.Depth - 1);
             terms["ce"] = ce.Item();
             return (ce, terms);
         }
-        if (logits.Length != Tree.Depth) throw new ArgumentException($"need logits for {Plural.Of(Tree.Depth, "level")}, got {logits.Length}");
+        if (logits.Length != Hierarchy.Depth) throw new ArgumentException($"need logits for {Plural.Of(Hierarchy.Depth, "level")}, got {logits.Length}");
         if (treeMin is not null)
         {
             var tm = treeMin.Compute(logits, labels);
@@ -73,7 +73,7 @@ public sealed class HierarchicalLoss
             return (tm, terms);
         }
         Tensor? hce = null;
-        for (int l = 0; l < Tree.Depth; l++)
+        for (int l = 0; l < Hierarchy.Depth; l++)
         {
             var ce = Ce(logits[l], labels[l], l);
             terms[$"ce{l + 1}"] = ce.Item();
@@ -87,14 +87,14 @@ public sealed class HierarchicalLoss
     }
 
     Tensor Ce(Tensor z, IntTensor y, int level) =>
-        F.CrossEntropy(z, y, classWeights[level], ignoreIndex: ClassHierarchy.Ignore, reduction: Reduction.MeanAll);
+        F.CrossEntropy(z, y, classWeights[level], ignoreIndex: ClassHierarchy.NoClass, reduction: Reduction.MeanAll);
 
     /// <summary>L_HPC alone (for tests and logs).</summary>
     public Tensor Hpc(Tensor[] logits, IntTensor[] labels)
     {
-        var target = PathScores.Targets(Tree, labels);
+        var target = PathScores.Targets(Hierarchy, labels);
         if (!target.Data.Any(t => t >= 0)) return Tensor.Scalar(0f);
         // -log P(t_gt) = cross-entropy over the path scores (log_softmax(s) = s - logsumexp s)
-        return F.CrossEntropy(PathScores.Compute(Tree, logits), target, ignoreIndex: -1, reduction: Reduction.Mean);
+        return F.CrossEntropy(PathScores.Compute(Hierarchy, logits), target, ignoreIndex: -1, reduction: Reduction.Mean);
     }
 }

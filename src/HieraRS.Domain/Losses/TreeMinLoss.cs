@@ -14,20 +14,20 @@ namespace HieraRS.Domain.Losses;
 /// </summary>
 public sealed class TreeMinLoss(ClassHierarchy tree, double weight = 1.0, double gamma = 0.0)
 {
-    public ClassHierarchy Tree { get; } = tree;
+    public ClassHierarchy Hierarchy { get; } = tree;
     public double Weight { get; } = weight;
     public double Gamma { get; } = gamma;
 
     public Tensor Compute(Tensor[] logits, IntTensor[] labels)
     {
-        int depth = Tree.Depth;
+        int depth = Hierarchy.Depth;
         var s = logits.Select(z => z.Sigmoid()).ToArray();
         // down: min over ancestors (parents' constrained scores, then self)
         var down = new Tensor[depth];
         down[0] = s[0];
         for (int l = 1; l < depth; l++)
         {
-            var parents = Tree.Levels[l].Classes.Select(c => c.Parents).ToArray();
+            var parents = Hierarchy.Levels[l].Classes.Select(c => c.Parents).ToArray();
             Tensor? bound = null;
             for (int k = 0; k < parents.Max(p => p.Count); k++)
             {
@@ -42,10 +42,10 @@ public sealed class TreeMinLoss(ClassHierarchy tree, double weight = 1.0, double
         up[depth - 1] = s[depth - 1];
         for (int l = depth - 2; l >= 0; l--)
         {
-            var perClass = new Tensor[Tree.Levels[l].Count];
+            var perClass = new Tensor[Hierarchy.Levels[l].Count];
             for (int c = 0; c < perClass.Length; c++)
             {
-                var children = Tree.Levels[l + 1].Classes.Where(k => k.Parents.Contains(c)).Select(k => (long)k.Id).ToArray();
+                var children = Hierarchy.Levels[l + 1].Classes.Where(k => k.Parents.Contains(c)).Select(k => (long)k.Id).ToArray();
                 var own = s[l].Narrow(1, c, 1);
                 perClass[c] = children.Length == 0 ? own
                     : own.Maximum(up[l + 1].IndexSelect(1, new IntTensor(children, children.Length)).Max(1, keepDim: true).Values);
@@ -55,7 +55,7 @@ public sealed class TreeMinLoss(ClassHierarchy tree, double weight = 1.0, double
         Tensor? total = null;
         for (int l = 0; l < depth; l++)
         {
-            var (target, valid, count) = OneHot(labels[l], Tree.Levels[l].Count);
+            var (target, valid, count) = OneHot(labels[l], Hierarchy.Levels[l].Count);
             if (count == 0) continue;
             var pos = down[l].Clamp(1e-6f, 1f).Log();            // log of the constrained positive score
             var neg = (1f - up[l]).Clamp(1e-6f, 1f).Log();        // log of one minus the constrained negative score
@@ -85,7 +85,7 @@ public sealed class TreeMinLoss(ClassHierarchy tree, double weight = 1.0, double
             for (int i = 0; i < hw; i++)
             {
                 long y = labels.Data[b * hw + i];
-                if (y == ClassHierarchy.Ignore) continue;
+                if (y == ClassHierarchy.NoClass) continue;
                 ts[(b * classes + (int)y) * hw + i] = 1f;
                 vs[b * hw + i] = 1f;
                 count++;

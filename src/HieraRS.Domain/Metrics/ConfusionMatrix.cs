@@ -10,14 +10,14 @@ public sealed class ConfusionMatrix(int classes)
 
     public long this[int truth, int pred] => Counts[truth * Classes + pred];
 
-    /// <summary>Adds pixels; truth equal to <see cref="ClassHierarchy.Ignore"/> is skipped, any other value must be a class.</summary>
+    /// <summary>Adds pixels; truth equal to <see cref="ClassHierarchy.NoClass"/> is skipped, any other value must be a class.</summary>
     public void Add(ReadOnlySpan<byte> truth, ReadOnlySpan<byte> pred)
     {
         if (truth.Length != pred.Length) throw new ArgumentException($"truth has {truth.Length} pixels, prediction {pred.Length}");
         for (int i = 0; i < truth.Length; i++)
         {
             int t = truth[i];
-            if (t == ClassHierarchy.Ignore) continue;
+            if (t == ClassHierarchy.NoClass) continue;
             int p = pred[i];
             if (t >= Classes || p >= Classes)
                 throw new ArgumentException($"pixel {i}: class {(t >= Classes ? t : p)} outside 0..{Classes - 1} ({(t >= Classes ? "truth" : "prediction")})");

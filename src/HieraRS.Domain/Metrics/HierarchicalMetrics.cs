@@ -29,7 +29,7 @@ public sealed class HierarchicalMetrics
         Levels = hierarchy.Levels.Select(l => new ConfusionMatrix(l.Count)).ToArray();
     }
 
-    /// <summary>Adds one image (or batch): truth[level][pixel] and pred[level][pixel], Ignore in truth where unlabelled.</summary>
+    /// <summary>Adds one image (or batch): truth[level][pixel] and pred[level][pixel], NoClass in truth where unlabelled.</summary>
     public void Add(byte[][] truth, byte[][] pred)
     {
         int depth = Hierarchy.Depth;
@@ -44,7 +44,7 @@ public sealed class HierarchicalMetrics
             {
                 byte t = truth[l][i];
                 path[l] = pred[l][i];
-                if (t == ClassHierarchy.Ignore) all = false;
+                if (t == ClassHierarchy.NoClass) all = false;
                 else { any = true; right &= t == pred[l][i]; }
             }
             if (!any) continue;

@@ -19,8 +19,6 @@ public sealed record ScoreResult(HierarchicalMetrics Metrics, IReadOnlyList<(str
 /// </summary>
 public static class RasterScoring
 {
-    static readonly string[] RasterExtensions = [".tif", ".tiff", ".png", ".jpg", ".jpeg", ".img", ".vrt", ".jp2"];
-    public const byte NoPrediction = 255;
 
     /// <summary>Pairs a prediction and truth file, or every raster under a truth folder with the prediction of the same relative path (any raster extension).</summary>
     public static List<(string Prediction, string Truth)> Pair(string prediction, string truth)
@@ -30,18 +28,17 @@ public static class RasterScoring
         if (!Directory.Exists(truth)) throw new FileNotFoundException($"truth not found: {truth}", truth);
         if (!Directory.Exists(prediction)) throw new DirectoryNotFoundException($"truth is a folder, so the prediction must be one too: {prediction}");
         var pairs = new List<(string, string)>();
-        foreach (var t in Directory.EnumerateFiles(truth, "*", SearchOption.AllDirectories).Where(IsRaster).Order(StringComparer.Ordinal))
+        foreach (var t in Directory.EnumerateFiles(truth, "*", SearchOption.AllDirectories).Where(Raster.IsRasterFile).Order(StringComparer.Ordinal))
         {
             string rel = Path.GetRelativePath(truth, t);
             string stem = Path.Combine(prediction, Path.ChangeExtension(rel, null));
             string? p = File.Exists(Path.Combine(prediction, rel)) ? Path.Combine(prediction, rel)
-                : RasterExtensions.Select(e => stem + e).FirstOrDefault(File.Exists);
+                : Raster.Extensions.Select(e => stem + e).FirstOrDefault(File.Exists);
             pairs.Add((p ?? throw new FileNotFoundException($"no prediction for {t} (looked for {stem}.*)", stem), t));
         }
         return pairs.Count > 0 ? pairs : throw new FileNotFoundException($"no rasters under {truth}");
     }
 
-    static bool IsRaster(string path) => RasterExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
     /// <param name="truthEncoding">label encoding of the truth files (null: the hierarchy's default).</param>
     /// <param name="ignoreGeoreference">score pairs whose geotransform or CRS differ (refused otherwise: they would compare different ground).</param>
@@ -68,10 +65,10 @@ public static class RasterScoring
                 var pred = ReadPrediction(tree, pr, upward, x, y, w, h);
                 for (int l = 0; l < tree.Depth; l++)
                     for (int i = 0; i < n; i++)
-                        if (pred[l][i] == NoPrediction && truthLevels[l][i] != ClassHierarchy.Ignore)
+                        if (pred[l][i] == ClassHierarchy.NoClass && truthLevels[l][i] != ClassHierarchy.NoClass)
                         {
                             unpredicted[l]++;
-                            truthLevels[l][i] = ClassHierarchy.Ignore;
+                            truthLevels[l][i] = ClassHierarchy.NoClass;
                         }
                 metrics.Add(truthLevels, pred);
                 progress?.Invoke(donePx += n, totalPx);
@@ -115,8 +112,8 @@ public static class RasterScoring
         double? nd = pr.NoData[band - 1];
         for (int i = 0; i < v.Length; i++)
         {
-            if (nd is { } d && v[i] == d) { v[i] = NoPrediction; continue; }
-            if (v[i] >= classes && v[i] != NoPrediction)
+            if (nd is { } d && v[i] == d) { v[i] = ClassHierarchy.NoClass; continue; }
+            if (v[i] >= classes && v[i] != ClassHierarchy.NoClass)
                 throw new InvalidDataException($"{pr.Path}: band {band} value {v[i]} at row {y + i / w}, column {x + i % w} is not a class id of level {level + 1} ({tree.Levels[level].Name}: 0..{classes - 1}; 255 = no prediction)");
         }
         return v;

@@ -25,7 +25,7 @@ public sealed class Checkpoint
     public required SegmentationModel Model { get; init; }
     /// <summary>The network (with its TransLU source for a TransLU model).</summary>
     public required ModelSpec Spec { get; init; }
-    public required ClassHierarchy Tree { get; init; }
+    public required ClassHierarchy Hierarchy { get; init; }
     public required Normalization Normalization { get; init; }
     public int Bands => Normalization.Bands;
     public long Iteration { get; init; }
@@ -59,7 +59,7 @@ public sealed class Checkpoint
             ["hierars.version"] = typeof(Checkpoint).Assembly.GetName().Version?.ToString() ?? "?",
             ["dotnet"] = Environment.Version.ToString(),
             ["model"] = Spec.ToJson(),
-            ["hierarchy"] = HierarchyWriter.ToYaml(Tree),
+            ["hierarchy"] = HierarchyWriter.ToYaml(Hierarchy),
             ["bands"] = I(Bands),
             ["normalization"] = JsonSerializer.Serialize(new { mean = Normalization.Mean, std = Normalization.Std }),
             ["iteration"] = I(Iteration),
@@ -113,7 +113,7 @@ public sealed class Checkpoint
         model.Eval(); // ready to predict; a trainer resuming from it copies its state instead
         return new Checkpoint
         {
-            Model = model, Spec = spec, Tree = tree, Normalization = norm, Metadata = meta, OptimizerState = optimizer, Transfer = transfer,
+            Model = model, Spec = spec, Hierarchy = tree, Normalization = norm, Metadata = meta, OptimizerState = optimizer, Transfer = transfer,
             Iteration = long.Parse(need("iteration"), CultureInfo.InvariantCulture),
             Rng = meta.TryGetValue("rng", out var rng) ? rng.Split(',').Select(v => ulong.Parse(v, CultureInfo.InvariantCulture)).ToArray() : null,
             Best = meta.TryGetValue("best", out var best) ? double.Parse(best, CultureInfo.InvariantCulture) : null,

@@ -230,7 +230,7 @@ public sealed class TransferAlignment
 
     /// <summary>
     /// Pseudo-labels of level l: the target class of the source's argmax, nearest-resized (PyTorch's
-    /// floor rule) from the logits' size to <paramref name="height"/> x <paramref name="width"/>; Ignore where <paramref name="valid"/> is 0.
+    /// floor rule) from the logits' size to <paramref name="height"/> x <paramref name="width"/>; NoClass where <paramref name="valid"/> is 0.
     /// </summary>
     public IntTensor PseudoLabels(int level, Tensor sourceLogits, int height, int width, IReadOnlyList<byte[]?>? valid = null)
     {
@@ -254,7 +254,7 @@ public sealed class TransferAlignment
                 {
                     int sx = Math.Min(w - 1, (int)Math.Floor(x * ((double)w / width))), i = y * width + x;
                     bool ok = valid?[b] is not { } v || v[i] != 0;
-                    labels[(b * height + y) * width + x] = ok ? small[(b * h + sy) * w + sx] : ClassHierarchy.Ignore;
+                    labels[(b * height + y) * width + x] = ok ? small[(b * h + sy) * w + sx] : ClassHierarchy.NoClass;
                 }
             }
         return new IntTensor(labels, n, height, width);
@@ -375,7 +375,7 @@ public sealed class TransLuOutput(Tensor[] main, Tensor[]? aux, Tensor[] sourceL
     /// <summary>The source head's per-level logits at its resolution.</summary>
     public Tensor[] SourceLogits { get; } = sourceLogits;
 
-    /// <summary>The finest level as given, the coarse levels replaced by pseudo-labels from the source's logits (Ignore at nodata pixels).</summary>
+    /// <summary>The finest level as given, the coarse levels replaced by pseudo-labels from the source's logits (NoClass at nodata pixels).</summary>
     public override IntTensor[] Targets(IntTensor[] labels, IReadOnlyList<byte[]?>? valid = null)
     {
         int h = labels[0].Size(1), w = labels[0].Size(2);

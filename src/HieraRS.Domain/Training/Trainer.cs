@@ -102,7 +102,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         HierarchicalMetrics? last = null;
         Checkpoint Snapshot(long iteration, double bestSoFar) => new()
         {
-            Model = model, Spec = spec, Tree = tree, Normalization = train.Normalization, Iteration = iteration, Transfer = transfer,
+            Model = model, Spec = spec, Hierarchy = tree, Normalization = train.Normalization, Iteration = iteration, Transfer = transfer,
             Rng = Generator.Default.GetState(), Best = bestSoFar, Run = new RunRecord(Config.Text, Config.Source, Config.Seed, Engine.Threads),
         };
         using var loader = new DataLoader(train, Config.Augment, Config.Run.BatchSize, Config.Seed, startIteration: start,

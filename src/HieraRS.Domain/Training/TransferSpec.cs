@@ -50,7 +50,7 @@ public sealed record TransferSpec
     {
         Method = Method, Init = Method == TransferRecord.TransLuMethod ? null : Init,
         SourceCheckpoint = Source, SourceIteration = source.Iteration,
-        SourceSpec = source.Spec, SourceHierarchy = source.Tree, Options = Options,
+        SourceSpec = source.Spec, SourceHierarchy = source.Hierarchy, Options = Options,
     };
 
     /// <summary>The model to train (<paramref name="target"/> from <see cref="TargetSpec"/>), initialised from the source as the method says.</summary>
@@ -66,7 +66,7 @@ public sealed record TransferSpec
         {
             int copied = model.LoadMatching(weights); // the target branch: backbone.*, decode_head.*, auxiliary_head.* as in the source
             translu.Source.LoadStateDict(weights);
-            log?.Invoke($"TransLU (CDKS {(Options.Cdks ? "on" : "off")}, CDSA {(Options.Cdsa ? "on" : "off")}): source '{source.Tree}' frozen; target branch: {copied} tensors copied from the source where names and shapes match");
+            log?.Invoke($"TransLU (CDKS {(Options.Cdks ? "on" : "off")}, CDSA {(Options.Cdsa ? "on" : "off")}): source '{source.Hierarchy}' frozen; target branch: {copied} tensors copied from the source where names and shapes match");
             return model;
         }
         int n = Init switch

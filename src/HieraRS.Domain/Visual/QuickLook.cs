@@ -5,7 +5,7 @@ namespace HieraRS.Domain.Visual;
 /// <summary>Pictures a person looks at: class maps with a legend, true-colour composites of images.</summary>
 public static class QuickLook
 {
-    /// <summary>Colour for pixels without a class (Ignore / nodata).</summary>
+    /// <summary>Colour for pixels without a class (NoClass / nodata).</summary>
     public static readonly (byte R, byte G, byte B) NoClass = (0, 0, 0);
 
     /// <summary>
@@ -58,7 +58,7 @@ public static class QuickLook
     static List<((byte R, byte G, byte B), string)> LegendItems(HierarchyLevel level, bool[] present)
     {
         var items = level.Classes.Where(c => present[c.Id]).Select(c => ((c.R, c.G, c.B), $"{c.Id} {c.Name}")).ToList();
-        if (present[ClassHierarchy.Ignore]) items.Add((NoClass, "no label / nodata"));
+        if (present[ClassHierarchy.NoClass]) items.Add((NoClass, "no label / nodata"));
         return items;
     }
 
