@@ -7,6 +7,7 @@ using HieraRS.Domain.Metrics;
 using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.Domain.Visual;
+using HieraRS.NN.Distributed;
 using HieraRS.Platform;
 using HieraRS.Tensors;
 
@@ -65,6 +66,7 @@ static class TrainCommands
                 throw new ArgumentException($"{pr.GetValue(config)}: no 'transfer' section (source checkpoint and method); use `hierars train` for ordinary training");
             var dir = pr.GetValue(workDir) ?? Path.Combine("work_dirs", cfg.Name);
             var r = new Trainer(cfg, dir).Run(pr.GetValue(resume), new ConsoleObserver(), pr.GetValue(stopAfter));
+            if (Communicator.World.Rank != 0) return 0; // rank 0 reports for a data-parallel job
             if (r.LastEval is { } m) Console.Write(MetricsReport.ToConsole(m));
             Console.WriteLine($"checkpoints: {r.Latest}{(r.Best is null ? "" : $", {r.Best}")}; log: {Path.Combine(r.WorkDir, "log.jsonl")}");
             return 0;

@@ -14,12 +14,19 @@ public sealed class Batch(long iteration, Tensor image, IntTensor[] labels, Samp
     public int Size => Samples.Length;
 }
 
+/// <summary>Rank <see cref="Rank"/> of <see cref="Size"/> data-parallel processes: it takes the <see cref="Rank"/>-th of <see cref="Size"/> equal contiguous parts of each global batch.</summary>
+public sealed record BatchShare(int Rank, int Size)
+{
+    public static readonly BatchShare Whole = new(0, 1);
+}
+
 /// <summary>
 /// Assembles batches on background threads with bounded prefetch. The order is a pure function of
 /// the seed: epoch e visits the samples in a permutation drawn from (seed, e), and batch i of the run
 /// is batch i mod (batches per epoch) of epoch i div (batches per epoch); a sample's augmentation is
 /// seeded by (seed, epoch, index). So a run resumed at iteration i sees exactly the batches an
-/// uninterrupted run would, whatever the number of workers.
+/// uninterrupted run would, whatever the number of workers. With a <see cref="BatchShare"/>, each process
+/// builds only its part of each global batch, so the parts of N processes are the batches of one.
 /// </summary>
 public sealed class DataLoader : IDisposable
 {
@@ -29,6 +36,7 @@ public sealed class DataLoader : IDisposable
     readonly bool shuffle;
     readonly long end; // first iteration not produced (long.MaxValue: endless)
     readonly int prefetch;
+    readonly BatchShare share;
     readonly object gate = new();
     readonly Dictionary<long, object> ready = []; // Batch or the Exception that building it threw
     readonly Thread[] workers;
@@ -37,6 +45,7 @@ public sealed class DataLoader : IDisposable
     int[]? order;
     long orderEpoch = -1;
 
+    /// <summary>The global batch size (this process builds <see cref="BatchSize"/> / share size of each).</summary>
     public int BatchSize { get; }
     /// <summary>Full batches per epoch (a last partial batch is dropped when training, kept in single passes).</summary>
     public int BatchesPerEpoch { get; }
@@ -44,8 +53,11 @@ public sealed class DataLoader : IDisposable
     /// <param name="startIteration">first batch to produce (resume).</param>
     /// <param name="iterations">batches to produce; null = endless (training).</param>
     public DataLoader(ISegmentationDataset data, Augmentation augment, int batchSize, ulong seed, bool shuffle = true,
-        long startIteration = 0, long? iterations = null, int workers = 2, int prefetch = 4)
+        long startIteration = 0, long? iterations = null, int workers = 2, int prefetch = 4, BatchShare? share = null)
     {
+        this.share = share ?? BatchShare.Whole;
+        if (batchSize % this.share.Size != 0)
+            throw new ArgumentException($"the batch size {batchSize} does not split into {Plural.Of(this.share.Size, "equal part")} (one per process); make it a multiple of {this.share.Size}");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), "batch size must be at least 1");
         if (data.Count < batchSize) throw new ArgumentException($"dataset '{data.Name}' has {Plural.Of(data.Count, "sample")}, fewer than one batch of {batchSize}");
         (this.data, this.augment, this.seed, this.shuffle, BatchSize) = (data, augment, seed, shuffle, batchSize);
@@ -96,7 +108,8 @@ public sealed class DataLoader : IDisposable
                 if (stopping) return;
                 i = nextToBuild++;
                 epoch = i / BatchesPerEpoch;
-                idx = Order(epoch).AsSpan((int)(i % BatchesPerEpoch) * BatchSize, BatchSize).ToArray();
+                int part = BatchSize / share.Size;
+                idx = Order(epoch).AsSpan((int)(i % BatchesPerEpoch) * BatchSize + share.Rank * part, part).ToArray();
             }
             object result;
             try { result = Build(data, augment, idx, seed, epoch, i); }

@@ -8,6 +8,7 @@ using HieraRS.Domain.Metrics;
 using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Models;
 using HieraRS.NN;
+using HieraRS.NN.Distributed;
 using HieraRS.Platform;
 using HieraRS.Tensors;
 
@@ -30,7 +31,10 @@ public sealed record TrainResult(string WorkDir, string Latest, string? Best, Hi
 /// auxiliary head's flat CE), optimizer and warm-up + poly schedule; a JSONL log; evaluation every N
 /// iterations with the best checkpoint kept by the chosen metric; periodic checkpoints (model,
 /// optimizer, iteration, RNG; written atomically) from which <c>resume</c> continues exactly as an
-/// uninterrupted run would, even after kill -9.
+/// uninterrupted run would, even after kill -9. Data-parallel under MPI (<see cref="Comm"/>): every rank
+/// builds the same model from the seed, takes its part of each global batch and averages gradients
+/// before each step; rank 0 alone evaluates and writes the log and checkpoints, which resume with any
+/// number of ranks.
 /// </summary>
 public sealed class Trainer(ExperimentConfig config, string workDir)
 {
@@ -39,10 +43,14 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
     public string LatestPath => Path.Combine(WorkDir, "latest.safetensors");
     public string BestPath => Path.Combine(WorkDir, "best.safetensors");
     string LogPath => Path.Combine(WorkDir, "log.jsonl");
+    /// <summary>The processes training together (default: MPI's world when launched by mpirun, else this process alone).</summary>
+    public ICommunicator Comm { get; init; } = Communicator.World;
+    bool Lead => Comm.Rank == 0;
 
     /// <param name="stopAfter">end this session after that iteration (and its checkpoint, if one falls there), as an interruption would; the run continues with <paramref name="resume"/>.</param>
     public TrainResult Run(bool resume = false, ITrainingObserver? observer = null, long? stopAfter = null)
     {
+        if (!Lead) observer = null; // the other ranks stay silent
         if (Config.Threads is { } t) Engine.Threads = t;
         var train = Datasets.Open(Config.Train, Config.Train.Split);
         var val = Config.Val is { } v ? Datasets.Open(v, v.Split) : null;
@@ -57,7 +65,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         if (val is not null && HierarchyWriter.ToYaml(val.Hierarchy) != HierarchyWriter.ToYaml(tree))
             throw new ArgumentException($"the validation data uses hierarchy '{val.Hierarchy.Name}', training '{tree.Name}'");
         var cfgPath = Path.Combine(WorkDir, "config.yaml");
-        AtomicFile.WriteAllText(cfgPath, Config.Text);
+        if (Lead) AtomicFile.WriteAllText(cfgPath, Config.Text);
 
         // a transfer takes its architecture and starting weights from the source checkpoint
         var source = Config.Transfer is { } tr ? Checkpoint.Load(tr.Source) : null;
@@ -94,9 +102,10 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             Log(new { resumed = start });
         }
         else if (resume) observer?.Message($"nothing to resume in {WorkDir}: starting from iteration 0");
-        if (start == 0) File.Delete(LogPath);
+        if (start == 0 && Lead) File.Delete(LogPath);
         observer?.Message($"{Config.Name}: {train.Name} ({Plural.Of(train.Count, "tile")}, {Plural.Of(train.Bands, "band")}) -> {tree} {ModelRegistry.Modes.Name(Config.Model.Mode)}; " +
-            $"{spec.Backbone} + {spec.Head} ({model.TrainableParameters().Sum(p => (long)p.Parameter.Numel):N0} trainable parameters); batch {Config.Run.BatchSize}; {Plural.Of(Engine.Threads, "thread")}");
+            $"{spec.Backbone} + {spec.Head} ({model.TrainableParameters().Sum(p => (long)p.Parameter.Numel):N0} trainable parameters); batch {Config.Run.BatchSize}; {Plural.Of(Engine.Threads, "thread")}" +
+            (Comm.Size > 1 ? $" on each of {Comm.Size} ranks (MPI)" : ""));
 
         string bestMetric = Config.Run.BestMetric.Length > 0 ? Config.Run.BestMetric : $"L{tree.Depth}.miou";
         HierarchicalMetrics? last = null;
@@ -106,7 +115,8 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             Rng = Generator.Default.GetState(), Best = bestSoFar, Run = new RunRecord(Config.Text, Config.Source, Config.Seed, Engine.Threads),
         };
         using var loader = new DataLoader(train, Config.Augment, Config.Run.BatchSize, Config.Seed, startIteration: start,
-            iterations: Config.Run.Iterations - start, workers: Config.Run.Workers);
+            iterations: Config.Run.Iterations - start, workers: Config.Run.Workers, share: new BatchShare(Comm.Rank, Comm.Size));
+        var averager = new GradientAverager(Comm, model.TrainableParameters().Select(p => p.Parameter).ToList());
         model.Train();
         var clock = Stopwatch.StartNew();
         long trained = 0;
@@ -124,10 +134,11 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
                 terms["aux"] = la.Item();
                 l = l + la * (float)Config.Model.AuxWeight;
             }
-            float value = l.Item();
+            float value = MeanOverRanks(l.Item(), terms);
             if (!float.IsFinite(value))
                 throw new InvalidOperationException($"iteration {it + 1}: the loss is {value} (learning rate {lr:G3}); lower the learning rate or check the data's normalisation");
             l.Backward();
+            averager.Average();
             if (Config.Optimizer.ClipGrad > 0) GradClip.ClipGradNorm(model.Parameters(), Config.Optimizer.ClipGrad);
             optimizer.Step();
             trained++;
@@ -136,7 +147,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             if (done % Config.Run.LogInterval == 0 || done == Config.Run.Iterations)
                 Log(new Dictionary<string, object> { ["iter"] = done, ["lr"] = lr, ["loss"] = value, ["terms"] = terms, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3) });
 
-            bool evalNow = val is not null && (done % Config.Run.EvalInterval == 0 || done == Config.Run.Iterations);
+            bool evalNow = Lead && val is not null && (done % Config.Run.EvalInterval == 0 || done == Config.Run.Iterations);
             if (evalNow)
             {
                 last = Evaluator.Evaluate(model, val!, (k, n) => observer?.Evaluating(k, n), Config.Run.Workers);
@@ -151,7 +162,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
                     observer?.Message($"best {bestMetric} {score:P2} at iteration {done}: {BestPath}");
                 }
             }
-            if (done % Config.Run.CheckpointInterval == 0 || done == Config.Run.Iterations)
+            if (Lead && (done % Config.Run.CheckpointInterval == 0 || done == Config.Run.Iterations))
                 Snapshot(done, best).Save(LatestPath, optimizer);
             if (done == stopAfter) break;
         }
@@ -177,8 +188,20 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         throw new ArgumentException($"unknown metric '{name}' (L1..L{m.Hierarchy.Depth}.miou|macc|mf1|oa|kappa, consistency, path_accuracy)");
     }
 
+    /// <summary>The loss and its terms averaged over the ranks (the global batch's, as the log and progress show).</summary>
+    float MeanOverRanks(float loss, Dictionary<string, float> terms)
+    {
+        if (Comm.Size == 1) return loss;
+        var keys = terms.Keys.Order(StringComparer.Ordinal).ToArray();
+        var values = keys.Select(k => terms[k]).Prepend(loss).ToArray();
+        Comm.AllReduceSum(values);
+        for (int k = 0; k < keys.Length; k++) terms[keys[k]] = values[k + 1] / Comm.Size;
+        return values[0] / Comm.Size;
+    }
+
     void Log(object entry)
     {
+        if (!Lead) return;
         using var w = File.AppendText(LogPath);
         w.WriteLine(JsonSerializer.Serialize(entry));
     }

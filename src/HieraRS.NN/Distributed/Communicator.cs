@@ -1,0 +1,52 @@
+namespace HieraRS.NN.Distributed;
+
+/// <summary>
+/// The processes of one data-parallel job and the collectives they share. Every rank must make the same
+/// calls in the same order; a call blocks until all ranks have made it.
+/// </summary>
+public interface ICommunicator
+{
+    int Rank { get; }
+    int Size { get; }
+    /// <summary>Replaces <paramref name="values"/> on every rank by their sum over all ranks.</summary>
+    void AllReduceSum(Span<float> values);
+    /// <inheritdoc cref="AllReduceSum(Span{float})"/>
+    void AllReduceSum(Span<double> values);
+    /// <summary>Copies <paramref name="values"/> of rank <paramref name="root"/> to every rank.</summary>
+    void Broadcast(Span<float> values, int root = 0);
+    void Barrier();
+    /// <summary>Ends every rank of the job with <paramref name="code"/> (a rank that cannot go on must not leave the others waiting).</summary>
+    void Abort(int code);
+}
+
+/// <summary>One process alone: the collectives are identities.</summary>
+public sealed class SingleProcess : ICommunicator
+{
+    public static readonly SingleProcess Instance = new();
+    public int Rank => 0;
+    public int Size => 1;
+    public void AllReduceSum(Span<float> values) { }
+    public void AllReduceSum(Span<double> values) { }
+    public void Broadcast(Span<float> values, int root = 0) { }
+    public void Barrier() { }
+    public void Abort(int code) => Environment.Exit(code);
+}
+
+/// <summary>The communicator of this process: MPI when launched by <c>mpirun</c> with more than one rank, otherwise <see cref="SingleProcess"/>.</summary>
+public static class Communicator
+{
+    static readonly Lazy<ICommunicator> world = new(Create);
+
+    /// <summary>The job's communicator (MPI is initialised on first use, once).</summary>
+    public static ICommunicator World => world.Value;
+
+    /// <summary>The number of ranks the launcher announced (Open MPI's OMPI_COMM_WORLD_SIZE, MPICH / Slurm PMI's PMI_SIZE), or 1.</summary>
+    public static int LaunchedSize()
+    {
+        foreach (var name in new[] { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE" })
+            if (int.TryParse(Environment.GetEnvironmentVariable(name), out int n) && n > 0) return n;
+        return 1;
+    }
+
+    static ICommunicator Create() => LaunchedSize() > 1 ? Mpi.Initialize() : SingleProcess.Instance;
+}
