@@ -50,6 +50,8 @@ public sealed class BatchNorm2d : Module
     public Tensor? RunningMean { get; }
     public Tensor? RunningVar { get; }
     public Tensor? NumBatchesTracked { get; }
+    /// <summary>Synchronised batch norm: sums values over the data-parallel processes, so training statistics are the global batch's (null: this process's batch).</summary>
+    public Action<Span<double>>? SumOverProcesses { get; set; }
 
     public BatchNorm2d(int numFeatures, float eps = 1e-5f, float? momentum = 0.1f, bool affine = true, bool trackRunningStats = true)
     {
@@ -76,7 +78,7 @@ public sealed class BatchNorm2d : Module
             NumBatchesTracked.Span[0] += 1;
             if (Momentum is null) momentum = 1f / NumBatchesTracked.Span[0];
         }
-        return F.BatchNorm(x, RunningMean, RunningVar, Weight, Bias, useBatch, momentum, Eps);
+        return F.BatchNorm(x, RunningMean, RunningVar, Weight, Bias, useBatch, momentum, Eps, SumOverProcesses);
     }
 }
 

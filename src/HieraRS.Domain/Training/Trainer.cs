@@ -116,6 +116,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         };
         using var loader = new DataLoader(train, Config.Augment, Config.Run.BatchSize, Config.Seed, startIteration: start,
             iterations: Config.Run.Iterations - start, workers: Config.Run.Workers, share: new BatchShare(Comm.Rank, Comm.Size));
+        if (spec.SyncBn) SyncBatchNorm.Apply(model, Comm);
         var averager = new GradientAverager(Comm, model.TrainableParameters().Select(p => p.Parameter).ToList());
         model.Train();
         var clock = Stopwatch.StartNew();

@@ -6,15 +6,20 @@ public static partial class F
 {
     /// <summary>
     /// Batch normalisation over [N, C, ...]. In training, batch statistics (biased variance) normalise
-    /// and the running buffers are updated in place with the unbiased variance, as PyTorch does.
+    /// and the running buffers are updated in place with the unbiased variance, as PyTorch does. With
+    /// <paramref name="sumOverProcesses"/> (synchronised batch norm), the statistics are those of the
+    /// batches of all processes together: the delegate replaces its values by their sums over the processes,
+    /// and every process calls it the same number of times (twice forward, once backward).
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
-        bool training, float momentum = 0.1f, float eps = 1e-5f)
+        bool training, float momentum = 0.1f, float eps = 1e-5f, Action<Span<double>>? sumOverProcesses = null)
     {
         if (x.Rank < 2) throw new ArgumentException($"batch_norm expects [N, C, ...], got {ShapeUtil.Format(x.Shape)}");
         int n = x.Size(0), c = x.Size(1), s = x.Numel / Math.Max(n * c, 1);
-        long m = (long)n * s;
+        long local = (long)n * s;
         if (!training && (runningMean is null || runningVar is null)) throw new ArgumentException("batch_norm in eval mode needs running statistics");
+        var sync = training ? sumOverProcesses : null;
+        long m = sync is null ? local : (long)SumOver(sync, local);
         if (training && m <= 1) throw new ArgumentException($"batch_norm in training needs more than one value per channel, got input {ShapeUtil.Format(x.Shape)}");
         var xc = x.Contiguous();
         float[] xs = xc.Storage; int xo = xc.Offset;
@@ -22,38 +27,44 @@ public static partial class F
         var mean = new float[c]; var invstd = new float[c];
         var y = Tensor.Empty(x.Shape.ToArray());
         float[] ys = y.Storage;
-        Engine.For(c, m, (c0, c1) =>
+        Span<float> Row(float[] data, int offset, int i, int ch) => data.AsSpan(offset + (i * c + ch) * s, s);
+        double Sum(int ch) { double t = 0; for (int i = 0; i < n; i++) t += SpanMath.SumDouble(Row(xs, xo, i, ch)); return t; }
+        double SquaredDeviation(int ch, float mu) { double t = 0; for (int i = 0; i < n; i++) t += SpanMath.SumSquaredDeviation(Row(xs, xo, i, ch), mu); return t; }
+        void Normalize(int ch, float mu, float var, double sq)
         {
-            for (int ch = c0; ch < c1; ch++)
+            if (training)
             {
-                float mu, var;
-                if (training)
-                {
-                    double sum = 0;
-                    for (int i = 0; i < n; i++) sum += SpanMath.SumDouble(xs.AsSpan(xo + (i * c + ch) * s, s));
-                    mu = (float)(sum / m);
-                    double sq = 0;
-                    for (int i = 0; i < n; i++) sq += SpanMath.SumSquaredDeviation(xs.AsSpan(xo + (i * c + ch) * s, s), mu);
-                    var = (float)(sq / m);
-                    if (runningMean is not null) runningMean.Storage[runningMean.Offset + ch] = (1 - momentum) * runningMean.Storage[runningMean.Offset + ch] + momentum * mu;
-                    if (runningVar is not null) runningVar.Storage[runningVar.Offset + ch] = (1 - momentum) * runningVar.Storage[runningVar.Offset + ch] + momentum * (float)(sq / (m - 1));
-                }
-                else
-                {
-                    mu = runningMean!.Storage[runningMean.Offset + ch];
-                    var = runningVar!.Storage[runningVar.Offset + ch];
-                }
-                float inv = 1f / MathF.Sqrt(var + eps);
-                mean[ch] = mu; invstd[ch] = inv;
-                float scale = inv * (w is null ? 1f : w.Storage[w.Offset + ch]);
-                float shift = (b is null ? 0f : b.Storage[b.Offset + ch]) - mu * scale;
-                for (int i = 0; i < n; i++)
-                {
-                    int o = (i * c + ch) * s;
-                    SpanMath.ScaleShift(xs.AsSpan(xo + o, s), scale, shift, ys.AsSpan(o, s));
-                }
+                if (runningMean is not null) runningMean.Storage[runningMean.Offset + ch] = (1 - momentum) * runningMean.Storage[runningMean.Offset + ch] + momentum * mu;
+                if (runningVar is not null) runningVar.Storage[runningVar.Offset + ch] = (1 - momentum) * runningVar.Storage[runningVar.Offset + ch] + momentum * (float)(sq / (m - 1));
             }
-        });
+            float inv = 1f / MathF.Sqrt(var + eps);
+            mean[ch] = mu; invstd[ch] = inv;
+            float scale = inv * (w is null ? 1f : w.Storage[w.Offset + ch]);
+            float shift = (b is null ? 0f : b.Storage[b.Offset + ch]) - mu * scale;
+            for (int i = 0; i < n; i++) SpanMath.ScaleShift(Row(xs, xo, i, ch), scale, shift, ys.AsSpan((i * c + ch) * s, s));
+        }
+        if (sync is null)
+            Engine.For(c, m, (c0, c1) =>
+            {
+                for (int ch = c0; ch < c1; ch++)
+                {
+                    if (!training) { Normalize(ch, runningMean!.Storage[runningMean.Offset + ch], runningVar!.Storage[runningVar.Offset + ch], 0); continue; }
+                    float mu = (float)(Sum(ch) / m);
+                    double sq = SquaredDeviation(ch, mu);
+                    Normalize(ch, mu, (float)(sq / m), sq);
+                }
+            });
+        else
+        {
+            // the same sums in three passes, each channel's partial sums added over the processes in between
+            var sums = new double[c];
+            Engine.For(c, local, (c0, c1) => { for (int ch = c0; ch < c1; ch++) sums[ch] = Sum(ch); });
+            sync(sums);
+            var mus = sums.Select(t => (float)(t / m)).ToArray();
+            Engine.For(c, local, (c0, c1) => { for (int ch = c0; ch < c1; ch++) sums[ch] = SquaredDeviation(ch, mus[ch]); });
+            sync(sums);
+            Engine.For(c, local, (c0, c1) => { for (int ch = c0; ch < c1; ch++) Normalize(ch, mus[ch], (float)(sums[ch] / m), sums[ch]); });
+        }
         bool needX = x.RequiresGrad;
         var xShape = x.Shape.ToArray();
         return Tensor.Record(y, "batch_norm", AffineInputs(x, weight, bias), gy =>
@@ -62,40 +73,59 @@ public static partial class F
             float[] gs = gc.Storage; int go = gc.Offset;
             Tensor? gx = needX ? Tensor.Empty(xShape) : null;
             var gw = new float[c]; var gb = new float[c];
-            Engine.For(c, m, (c0, c1) =>
+            // per channel: sum(g) and sum(g * x) over this process's values
+            (double G, double Gx) Sums(int ch)
             {
-                for (int ch = c0; ch < c1; ch++)
+                double sg = 0, sgx = 0;
+                for (int i = 0; i < n; i++)
                 {
-                    float mu = mean[ch], inv = invstd[ch];
-                    double sg = 0, sgx = 0;
-                    for (int i = 0; i < n; i++)
-                    {
-                        int o = (i * c + ch) * s;
-                        var grow = gs.AsSpan(go + o, s);
-                        sg += SpanMath.SumDouble(grow);
-                        sgx += SpanMath.DotDouble(grow, xs.AsSpan(xo + o, s));
-                    }
-                    // sum(g * xhat) = invstd * (sum(g*x) - mu * sum(g))
-                    double sgxhat = inv * (sgx - mu * sg);
-                    gw[ch] = (float)sgxhat; gb[ch] = (float)sg;
-                    if (gx is null) continue;
-                    float wv = w is null ? 1f : w.Storage[w.Offset + ch];
-                    // training: dx = k * (g - mean(g) - (x - mu) * inv * mean(g*xhat)), k = w*inv
-                    //         = g*k + (x - mu)*(-k*bc) - k*mean(g),  bc = inv * mean(g*xhat)
-                    // (centred: x*(-k*bc) + k*mu*bc would cancel where |mu| >> std)
-                    float k = wv * inv, bc = training ? (float)(sgxhat / m) * inv : 0f, a = training ? (float)(sg / m) : 0f;
-                    for (int i = 0; i < n; i++)
-                    {
-                        int o = (i * c + ch) * s;
-                        SpanMath.AxpbyCentered(gs.AsSpan(go + o, s), k, xs.AsSpan(xo + o, s), mu, -k * bc, -k * a, gx.Storage.AsSpan(o, s));
-                    }
+                    var grow = Row(gs, go, i, ch);
+                    sg += SpanMath.SumDouble(grow);
+                    sgx += SpanMath.DotDouble(grow, Row(xs, xo, i, ch));
                 }
-            });
+                return (sg, sgx);
+            }
+            // sum(g * xhat) = invstd * (sum(g*x) - mu * sum(g)); the weight's and bias's gradients are this process's,
+            // the input's uses the sums over all processes (synchronised)
+            void Backward(int ch, double sg, double sgx, double allG, double allGx)
+            {
+                float mu = mean[ch], inv = invstd[ch];
+                gw[ch] = (float)(inv * (sgx - mu * sg)); gb[ch] = (float)sg;
+                if (gx is null) return;
+                float wv = w is null ? 1f : w.Storage[w.Offset + ch];
+                double sgxhat = inv * (allGx - mu * allG);
+                // training: dx = k * (g - mean(g) - (x - mu) * inv * mean(g*xhat)), k = w*inv
+                //         = g*k + (x - mu)*(-k*bc) - k*mean(g),  bc = inv * mean(g*xhat)
+                // (centred: x*(-k*bc) + k*mu*bc would cancel where |mu| >> std)
+                float k = wv * inv, bc = training ? (float)(sgxhat / m) * inv : 0f, a = training ? (float)(allG / m) : 0f;
+                for (int i = 0; i < n; i++)
+                    SpanMath.AxpbyCentered(Row(gs, go, i, ch), k, Row(xs, xo, i, ch), mu, -k * bc, -k * a, gx.Storage.AsSpan((i * c + ch) * s, s));
+            }
+            if (sync is null)
+                Engine.For(c, local, (c0, c1) =>
+                {
+                    for (int ch = c0; ch < c1; ch++) { var (sg, sgx) = Sums(ch); Backward(ch, sg, sgx, sg, sgx); }
+                });
+            else
+            {
+                var own = new double[2 * c];
+                Engine.For(c, local, (c0, c1) => { for (int ch = c0; ch < c1; ch++) (own[ch], own[c + ch]) = Sums(ch); });
+                var all = (double[])own.Clone();
+                sync(all);
+                Engine.For(c, local, (c0, c1) => { for (int ch = c0; ch < c1; ch++) Backward(ch, own[ch], own[c + ch], all[ch], all[c + ch]); });
+            }
             var grads = new List<Tensor?> { gx };
             if (weight is not null) grads.Add(weight.RequiresGrad ? Tensor.FromArray(gw, c) : null);
             if (bias is not null) grads.Add(bias.RequiresGrad ? Tensor.FromArray(gb, c) : null);
             return grads.ToArray();
         });
+    }
+
+    static double SumOver(Action<Span<double>> sum, double value)
+    {
+        Span<double> one = [value];
+        sum(one);
+        return one[0];
     }
 
     /// <summary>Group normalisation over [N, C, ...] with per-channel affine parameters.</summary>
