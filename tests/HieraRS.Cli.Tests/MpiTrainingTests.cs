@@ -98,4 +98,45 @@ public class MpiTrainingTests
         double step = MaxDifference(Latest(one), Latest(init));
         Assert.True(step > 10 * Tolerance, $"2 steps moved the weights by only {step:G3}");
     }
+
+    [MpiFact]
+    public void AKilledRankStopsTheRunAndLeavesTheLastCheckpointWhole()
+    {
+        string dir = SharedData.TempDir(), config = Path.Combine(dir, "mpi.yaml"), work = Path.Combine(dir, "work");
+        File.WriteAllText(config, Config(1000, 1));
+        using var job = Start(2, $"train --config {config} --work-dir {work}");
+        string latest = Path.Combine(work, "latest.safetensors");
+        var clock = Stopwatch.StartNew();
+        while (!File.Exists(latest) && clock.Elapsed < TimeSpan.FromMinutes(2) && !job.HasExited) Thread.Sleep(200);
+        Assert.True(File.Exists(latest), "the 2-rank run wrote no checkpoint in 2 minutes");
+
+        try
+        {
+            Process.GetProcessById(RankProcess(job.Id, 1)).Kill();
+            Assert.True(job.WaitForExit(TimeSpan.FromSeconds(60)), "mpirun still runs 60 s after rank 1 was killed");
+        }
+        finally
+        {
+            if (!job.HasExited) job.Kill(entireProcessTree: true);
+        }
+        Assert.NotEqual(0, job.ExitCode);
+        Assert.True(Checkpoint.Load(latest).Iteration >= 1);
+    }
+
+    /// <summary>The process of a rank among mpirun's descendants (its environment holds OMPI_COMM_WORLD_RANK).</summary>
+    static int RankProcess(int mpirun, int rank)
+    {
+        var pending = new Queue<int>([mpirun]);
+        while (pending.TryDequeue(out int pid))
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+                foreach (var child in File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    int c = int.Parse(child);
+                    if (File.ReadAllText($"/proc/{c}/environ").Split('\0').Contains($"OMPI_COMM_WORLD_RANK={rank}")) return c;
+                    pending.Enqueue(c);
+                }
+        }
+        throw new InvalidOperationException($"no process of rank {rank} under mpirun ({mpirun})");
+    }
 }
