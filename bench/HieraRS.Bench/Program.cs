@@ -210,6 +210,18 @@ public static class Program
                     opt.Step();
                 };
             }
+            case "allreduce-resnet18-uper" or "allreduce-convnext-b-uper":
+            {
+                // only under mpirun (`mpirun -np 2 dotnet HieraRS.Bench.dll --child allreduce-...`): one gradient average of the network's size
+                var spec = name.Contains("resnet18") ? new ModelSpec { Backbone = "resnet18", Channels = 512 }
+                    : new ModelSpec { Backbone = "convnext_base", Channels = 512, AuxChannels = 256 };
+                var parameters = spec.Build(HierarchyLoader.Builtin("mm5b"), 4).TrainableParameters().Select(p => p.Parameter).ToList();
+                var comm = HieraRS.NN.Distributed.Communicator.World;
+                Console.Error.WriteLine($"rank {comm.Rank} of {comm.Size}: {parameters.Sum(p => (long)p.Numel):N0} parameters");
+                var averager = new HieraRS.NN.Distributed.GradientAverager(comm, parameters);
+                foreach (var p in parameters) p.Grad = Tensor.Ones(p.Shape.ToArray()); // averaged, they stay ones
+                return averager.Average;
+            }
             case "demo-window" or "demo-window-onnx":
             {
                 // the demo's network (ResNet-18 + UPerNet 64, BHCCM bidirectional + residual, MM-5B 4 / 9 / 18, 4 bands), one 512² window
