@@ -19,7 +19,7 @@ public class ModelSpecTests
     public void EveryStoredPropertyIsInTheMetadata()
     {
         string defaults = new ModelSpec().ToJson();
-        foreach (var p in typeof(ModelSpec).GetProperties().Where(p => p.Name is not ("Pretrained" or "TransLu")))
+        foreach (var p in typeof(ModelSpec).GetProperties().Where(p => p.Name is not ("Pretrained" or "TransLu" or "SyncBn")))
         {
             var one = new ModelSpec();
             typeof(ModelSpec).GetProperty(p.Name)!.SetValue(one, p.GetValue(Changed));

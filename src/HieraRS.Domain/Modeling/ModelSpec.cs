@@ -32,7 +32,7 @@ public sealed record ModelSpec
     public int OutputStride { get; init; } = 32;
     /// <summary>ConvNeXt stochastic depth, rising linearly to this rate over the blocks.</summary>
     public float DropPathRate { get; init; }
-    /// <summary>Data-parallel training: batch-norm statistics over the whole global batch rather than each rank's part.</summary>
+    /// <summary>Data-parallel training: batch-norm statistics over the whole global batch rather than each rank's part; a config's, never stored (it does not change the network).</summary>
     public bool SyncBn { get; init; }
     /// <summary>Starting weights for training (a file or the built-in ImageNet ResNet-18); a config's, never stored.</summary>
     public PretrainedSpec? Pretrained { get; init; }
@@ -48,7 +48,6 @@ public sealed record ModelSpec
         Fields<ModelSpec>.Float("dropout", s => s.Dropout, (s, v) => s with { Dropout = v }, 0, 0.99),
         Fields<ModelSpec>.Named("mode", s => s.Mode, (s, v) => s with { Mode = v }, ModelRegistry.Modes, required: true),
         Fields<ModelSpec>.Bool("merge_relu", s => s.MergeRelu, (s, v) => s with { MergeRelu = v }),
-        Fields<ModelSpec>.Bool("sync_bn", s => s.SyncBn, (s, v) => s with { SyncBn = v }),
         Auxiliary(),
         Fields<ModelSpec>.IntChoice("output_stride", s => s.OutputStride, (s, v) => s with { OutputStride = v }, 32, 16, 8),
         Fields<ModelSpec>.Float("drop_path_rate", s => s.DropPathRate, (s, v) => s with { DropPathRate = v }, 0, 1),

@@ -176,13 +176,14 @@ public sealed record ExperimentConfig
         if (r.Node(root, "model") is { } mn)
         {
             var m = r.Mapping(mn, "'model'");
-            if (transfer is not null) r.AllowedKeys(m, "mode", "dropout"); // the architecture comes from the source checkpoint
-            r.AllowedKeys(m, [.. ModelSpec.Schema.Keys, "pretrained"]);
+            if (transfer is not null) r.AllowedKeys(m, "mode", "dropout", "sync_bn"); // the architecture comes from the source checkpoint
+            r.AllowedKeys(m, [.. ModelSpec.Schema.Keys, "pretrained", "sync_bn"]);
             model = ModelSpec.Schema.FromYaml(r, m, model) with
             {
                 // the ImageNet architecture starts from its ImageNet weights unless the config says otherwise
                 Pretrained = r.Node(m, "pretrained") is { } pre ? PretrainedSpec.Parse(r, pre, baseDir)
                     : r.OptionalScalar(m, "backbone") == "resnet18_imagenet" ? new PretrainedSpec { Source = PretrainedSpec.ImageNet } : null,
+                SyncBn = r.OptionalBool(m, "sync_bn", false),
             };
         }
 

@@ -116,7 +116,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
         };
         using var loader = new DataLoader(train, Config.Augment, Config.Run.BatchSize, Config.Seed, startIteration: start,
             iterations: Config.Run.Iterations - start, workers: Config.Run.Workers, share: new BatchShare(Comm.Rank, Comm.Size));
-        if (spec.SyncBn) SyncBatchNorm.Apply(model, Comm);
+        if (Config.Model.SyncBn) SyncBatchNorm.Apply(model, Comm); // a transfer's spec comes from its source; the setting from the config
         var averager = new GradientAverager(Comm, model.TrainableParameters().Select(p => p.Parameter).ToList());
         model.Train();
         var clock = Stopwatch.StartNew();
