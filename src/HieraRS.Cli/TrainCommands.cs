@@ -59,7 +59,7 @@ static class TrainCommands
         var stopAfter = new Option<long?>("--stop-after") { Description = "end this session after that iteration (schedule unchanged; --resume continues it exactly)" };
         var cmd = new Command(name, description);
         foreach (var o in new Option[] { config, workDir, resume, stopAfter }) cmd.Options.Add(o);
-        cmd.SetAction(pr => Guard.Run(() =>
+        cmd.SetAction(pr => EndJobOnError(Guard.Run(() =>
         {
             var cfg = ExperimentConfig.Load(pr.GetValue(config)!);
             if (transfer && cfg.Transfer is null)
@@ -70,8 +70,18 @@ static class TrainCommands
             if (r.LastEval is { } m) Console.Write(MetricsReport.ToConsole(m));
             Console.WriteLine($"checkpoints: {r.Latest}{(r.Best is null ? "" : $", {r.Best}")}; log: {Path.Combine(r.WorkDir, "log.jsonl")}");
             return 0;
-        }));
+        })));
         return cmd;
+    }
+
+    /// <summary>
+    /// A rank that fails under mpirun aborts the job: exiting normally would finalise MPI, which waits for
+    /// the other ranks while they wait for this one in the next all-reduce.
+    /// </summary>
+    static int EndJobOnError(int code)
+    {
+        if (code != 0 && Communicator.LaunchedSize() > 1) Communicator.World.Abort(code);
+        return code;
     }
 
     public static Command Eval()
