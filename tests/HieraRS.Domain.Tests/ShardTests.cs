@@ -29,7 +29,8 @@ public class ShardTests(PredictFixture f) : IClassFixture<PredictFixture>
     [Theory]
     [InlineData(16, 1L << 30, 2)]    // one strip: the workers meet inside it
     [InlineData(16, ThreeStrips, 2)] // three strips
-    [InlineData(40, ThreeStrips, 3)] // windows reach two rows of parts down: both recomputed before a worker's first part
+    [InlineData(40, ThreeStrips, 2)] // windows reach two rows of parts down (rows at 0, 24, 48, ...): both recomputed before the second worker's first part (strip 2, row 4)
+    [InlineData(40, 1L << 30, 3)]    // the same in one strip, three workers
     public void WorkersTogetherWriteTheMapOneProcessWrites(int overlap, long budget, int workers)
     {
         var o = new PredictOptions { Window = 64, Overlap = overlap, Batch = 2, AccumulatorBudget = budget, Confidence = true };
