@@ -57,7 +57,7 @@ public class ShardTests(PredictFixture f) : IClassFixture<PredictFixture>
         Assert.False(Predict(first with { StopAfterRows = 2 }, p).Complete); // killed after two of its parts
         int missing = Predict(second, p).MissingParts;
         Assert.True(missing > 0);
-        var e = Assert.Throws<InvalidOperationException>(() => Predict(o with { Merge = true }, p));
+        var e = Assert.Throws<InvalidDataException>(() => Predict(o with { Merge = true }, p));
         Assert.Contains($"{missing} of ", e.Message);
         Assert.False(File.Exists(p));
         var rerun = Predict(first, p);
@@ -72,13 +72,13 @@ public class ShardTests(PredictFixture f) : IClassFixture<PredictFixture>
         var o = new PredictOptions { Window = 64, Overlap = 16, AccumulatorBudget = ThreeStrips };
         var whole = Whole(o, "merge");
         string p = Out("merged.tif");
-        Assert.Contains("no parts to merge", Assert.Throws<InvalidOperationException>(() => Predict(o with { Merge = true }, p)).Message);
+        Assert.Contains("no parts to merge", Assert.Throws<InvalidDataException>(() => Predict(o with { Merge = true }, p)).Message);
         Assert.False(Predict(o with { Shard = new ShardSpec(1, 2, "test") }, p).Complete);
         // the first worker writes its last part and dies before it can assemble
         // 12 parts (3 strips of 4 rows of windows: 0, 48, 96, 136), the first worker's are 0-5
         Assert.False(Predict(o with { Shard = new ShardSpec(0, 2, "test"), StopAfterRows = 6 }, p).Complete);
         Assert.False(File.Exists(p));
-        Assert.Contains("another scene, checkpoint or options", Assert.Throws<InvalidOperationException>(() => Predict(o with { Merge = true, Blend = BlendMode.Linear }, p)).Message);
+        Assert.Contains("another scene, checkpoint or options", Assert.Throws<InvalidDataException>(() => Predict(o with { Merge = true, Blend = BlendMode.Linear }, p)).Message);
         var merged = Predict(o with { Merge = true }, p);
         Assert.True(merged.Complete);
         Assert.Equal(0, merged.Windows);

@@ -64,14 +64,14 @@ sealed class PartStore : IDisposable
         {
             if (!Directory.Exists(dir))
             {
-                if (merging) throw new InvalidOperationException($"{output}: no parts to merge ({dir} does not exist); run the workers first");
+                if (merging) throw new InvalidDataException($"{output}: no parts to merge ({dir} does not exist); run the workers first");
                 CreateWhole(dir, signature);
             }
             using var held = PartLock.Take(dir);
             if (held is null) continue; // removed meanwhile (finished or discarded): look again
             string file = Path.Combine(dir, SignatureFile);
             if (File.Exists(file) && File.ReadAllText(file) == signature) return new PartStore(dir, CountFinished(dir), other);
-            if (merging) throw new InvalidOperationException($"{output}: the parts in {dir} were made with another scene, checkpoint or options than this --merge: give it the workers' options");
+            if (merging) throw new InvalidDataException($"{output}: the parts in {dir} were made with another scene, checkpoint or options than this --merge: give it the workers' options");
             other |= Directory.EnumerateFiles(dir, "rows_*.tif").Any();
             Directory.Delete(dir, recursive: true);
         }

@@ -27,11 +27,11 @@ static class ShardedParts
         if (Sharing(o) == PartSharing.Alone) { assemble(); return 0; }
         using var held = PartLock.Take(store.Dir);
         if (held is null) // another worker assembled the output and removed the parts
-            return File.Exists(output) ? 0 : throw new InvalidOperationException($"{output}: the parts in {store.Dir} were removed before the output was written (another run with other options?)");
+            return File.Exists(output) ? 0 : throw new InvalidDataException($"{output}: the parts in {store.Dir} were removed before the output was written (another run with other options?)");
         var missing = Enumerable.Range(0, plan.PartCount).Where(u => !store.Has(u)).ToList();
         if (missing.Count == 0) { assemble(); return 0; }
         if (o.Merge)
-            throw new InvalidOperationException($"{output}: {missing.Count} of {plan.PartCount} parts are not written yet (the first: part {missing[0] + 1}, rows_{missing[0]:D6}.tif); rerun the workers that stopped (each continues from its parts), then --merge");
+            throw new InvalidDataException($"{output}: {missing.Count} of {plan.PartCount} parts are not written yet (the first: part {missing[0] + 1}, rows_{missing[0]:D6}.tif); rerun the workers that stopped (each continues from its parts), then --merge");
         return missing.Count;
     }
 
