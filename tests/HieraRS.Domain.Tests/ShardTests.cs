@@ -101,6 +101,25 @@ public class ShardTests(PredictFixture f) : IClassFixture<PredictFixture>
     }
 
     [Fact]
+    public async Task OnlyTheHolderOfThePartialFoldersLockAssembles()
+    {
+        var o = new PredictOptions { Window = 64, Overlap = 16 };
+        string p = Out("locked.tif");
+        Assert.False(Predict(o with { Shard = new ShardSpec(0, 2, "test") }, p).Complete);
+        Task<PredictResult> second;
+        // another worker (here: this test) holds the lock, as while it assembles: the last worker waits for it
+        using (new FileStream(Path.Combine(ScenePredictor.PartialDir(p), "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            second = Task.Run(() => Predict(o with { Shard = new ShardSpec(1, 2, "test") }, p));
+            await Task.WhenAny(second, Task.Delay(TimeSpan.FromSeconds(5))); // its parts take about a second
+            Assert.False(second.IsCompleted);
+            Assert.False(File.Exists(p));
+        }
+        Assert.True((await second).Complete);
+        AssertSame(Whole(o, "locked"), p);
+    }
+
+    [Fact]
     public void RestartAndMergeAreRefusedWhereTheyWouldLoseParts()
     {
         Assert.Contains("--restart with --shard", Assert.Throws<ArgumentException>(() => new PredictOptions { Shard = new ShardSpec(0, 2, "t"), Resume = false }.Validate()).Message);

@@ -7,7 +7,9 @@ namespace HieraRS.Domain.Inference;
 /// </summary>
 sealed class PartLock : IDisposable
 {
-    const int SharingViolation = unchecked((int)0x80070020);
+    /// <summary>The lock is held elsewhere: EWOULDBLOCK from flock on Linux (11) and macOS (35), a sharing violation on Windows.</summary>
+    static bool Held(IOException e) => e.HResult is 11 or 35 or unchecked((int)0x80070020);
+
     readonly FileStream file;
 
     PartLock(FileStream file) => this.file = file;
@@ -26,7 +28,7 @@ sealed class PartLock : IDisposable
             }
             catch (DirectoryNotFoundException) { return null; }
             catch (FileNotFoundException) { return null; }
-            catch (IOException e) when (e.HResult == SharingViolation) { Thread.Sleep(wait); } // held by another worker
+            catch (IOException e) when (Held(e)) { Thread.Sleep(wait); } // held by another worker
         }
     }
 
