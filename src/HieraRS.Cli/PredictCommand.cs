@@ -14,7 +14,9 @@ static class PredictCommand
     /// <summary>Maps up to this many pixels get PNG quick-looks.</summary>
     const long QuickLookPixels = 64L << 20;
 
-    static readonly Option<string> CheckpointOpt = new("--checkpoint") { Description = "a HieraRS checkpoint", Required = true };
+    static readonly Option<string> CheckpointOpt = new("--checkpoint") { Description = "a HieraRS checkpoint, or a model written by `hierars export` (.onnx)", Required = true };
+    static readonly Option<string> EngineOpt = new("--engine") { Description = "native (our engine, a checkpoint) | onnx (ONNX Runtime, an exported model); default: by the file's extension", DefaultValueFactory = _ => "auto" };
+    static readonly Option<string> DeviceOpt = new("--device") { Description = "cpu | cuda (ONNX Runtime's CUDA provider; needs the GPU package, docs/onnx.md)", DefaultValueFactory = _ => "cpu" };
     static readonly Option<string> InputOpt = new("--input") { Description = "a raster GDAL reads, a folder of them, or a text file listing them", Required = true };
     static readonly Option<string> OutputOpt = new("--output") { Description = "output GeoTIFF (or folder when the input is several scenes)", Required = true };
     static readonly Option<int> WindowOpt = new("--window") { Description = "window size in pixels (a multiple of 32)", DefaultValueFactory = _ => 512 };
@@ -35,7 +37,7 @@ static class PredictCommand
     public static Command Build()
     {
         var cmd = new Command("predict", "per-level class maps of whole scenes: sliding windows blended before joint path selection, streamed in bounded memory; an interrupted run continues where it stopped");
-        foreach (var o in new Option[] { CheckpointOpt, InputOpt, OutputOpt, WindowOpt, OverlapOpt, BatchOpt, BlendOpt, TtaOpt, LevelsOpt, ConfidenceOpt, ProbabilitiesOpt, AccumulatorOpt, CogOpt, RestartOpt, ShardOpt, ShardCountOpt, MergeOpt })
+        foreach (var o in new Option[] { CheckpointOpt, EngineOpt, DeviceOpt, InputOpt, OutputOpt, WindowOpt, OverlapOpt, BatchOpt, BlendOpt, TtaOpt, LevelsOpt, ConfidenceOpt, ProbabilitiesOpt, AccumulatorOpt, CogOpt, RestartOpt, ShardOpt, ShardCountOpt, MergeOpt })
             cmd.Options.Add(o);
         cmd.SetAction(pr => Guard.Run(() => Run(pr)));
         return cmd;
@@ -51,17 +53,38 @@ static class PredictCommand
     static int Run(ParseResult pr)
     {
         RasterCache.Limit(CacheBytes);
-        var ck = Checkpoint.Load(pr.GetValue(CheckpointOpt)!);
+        using var model = WindowModel(pr.GetValue(CheckpointOpt)!, pr.GetValue(EngineOpt)!, pr.GetValue(DeviceOpt)!);
         string input = pr.GetValue(InputOpt)!, outArg = pr.GetValue(OutputOpt)!;
         var scenes = Inputs(input);
         bool many = scenes.Count > 1 || Directory.Exists(input);
         var (opts, mine) = PredictShards.Split(Options(pr), scenes, many);
         if (many && opts.Probabilities is not null) throw new ArgumentException("--probabilities names one file: predict one scene at a time with it");
         // no output of any scene may overwrite the checkpoint or a file another scene of the run reads
-        var predictor = new ScenePredictor(ck, opts with { OtherInputs = [pr.GetValue(CheckpointOpt)!, .. scenes.SelectMany(ReadFiles)] });
+        var predictor = new ScenePredictor(model.Model, opts with { OtherInputs = [pr.GetValue(CheckpointOpt)!, .. scenes.SelectMany(ReadFiles)] });
         foreach (var scene in mine)
             PredictScene(predictor, scene, many ? Path.Combine(outArg, Path.GetFileNameWithoutExtension(scene) + ".tif") : outArg);
         return 0;
+    }
+
+    /// <summary>The network windows go through, by --engine (or the file's extension) and --device.</summary>
+    static WindowModelHandle WindowModel(string path, string engine, string device)
+    {
+        if (engine == "auto") engine = path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? "onnx" : "native";
+        switch (engine)
+        {
+            case "native":
+                if (device != "cpu") throw new ArgumentException($"--device {device}: our engine runs on the CPU; export the model (hierars export) and predict with --engine onnx --device cuda");
+                return new WindowModelHandle(new NativeWindowModel(Checkpoint.Load(path)));
+            case "onnx":
+                var onnx = new OnnxWindowModel(path, device);
+                return new WindowModelHandle(onnx, onnx);
+            default: throw new ArgumentException($"--engine {engine}: native or onnx");
+        }
+    }
+
+    sealed record WindowModelHandle(IWindowModel Model, IDisposable? Owned = null) : IDisposable
+    {
+        public void Dispose() => Owned?.Dispose();
     }
 
     static PredictOptions Options(ParseResult pr)
@@ -101,7 +124,7 @@ static class PredictCommand
         finally { Console.CancelKeyPress -= onCancel; }
         if (r.Complete && pixels <= QuickLookPixels) // a worker whose share is done leaves them to the one that assembles
         {
-            var tree = predictor.Checkpoint.Hierarchy;
+            var tree = predictor.Model.Hierarchy;
             string stem = Path.GetFileNameWithoutExtension(outPath);
             var pngs = ClassMaps.WriteQuickLooks(outPath, tree, predictor.Options.Levels ?? Enumerable.Range(0, tree.Depth).ToArray(),
                 Path.GetDirectoryName(Path.GetFullPath(outPath))!, stem, stem);

@@ -1,5 +1,6 @@
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
+using HieraRS.Domain.Export;
 using HieraRS.Domain.Inference;
 using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
@@ -14,6 +15,7 @@ public sealed class PredictFixture
 {
     public string Dir { get; } = SharedData.TempDir("hierars-predict-");
     public Checkpoint Model { get; }
+    public string CheckpointPath { get; }
     public string Scene { get; }
     public SyntheticScene Truth { get; }
 
@@ -30,6 +32,7 @@ public sealed class PredictFixture
             train: {iterations: 80, checkpoint_interval: 80}
             """;
         var r = new Trainer(ExperimentConfig.Parse(cfg, "p.yaml", Dir), Path.Combine(Dir, "train")).Run();
+        CheckpointPath = r.Latest;
         Model = Checkpoint.Load(r.Latest);
         Truth = new SyntheticScene(HierarchyLoader.Builtin("mm5b"), new SyntheticSceneOptions { Size = 200, NoDataCollar = 0.06 }, seed: 77);
         Scene = Path.Combine(Dir, "scene.tif");
@@ -407,5 +410,32 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
             Assert.Equal(x.ToArray(), back.Contiguous().ToArray());
         }
         Assert.Equal(8, Tta.Views("d4").Length);
+    }
+
+    [Fact]
+    public void AnExportedModelPredictsTheSameMapThroughOnnxRuntime()
+    {
+        string onnx = Path.Combine(f.Dir, "model.onnx");
+        OnnxExporter.Export(f.CheckpointPath, onnx, new OnnxExportOptions { Window = 64 });
+        using var model = new OnnxWindowModel(onnx);
+        foreach (var (o, name) in new[] { (new PredictOptions { Window = 64, Overlap = 0, Confidence = true }, "tiles"), (new PredictOptions { Window = 64, Overlap = 16 }, "blended") })
+        {
+            var native = ReadBands(Predict(o, $"native-{name}.tif"));
+            string p = Path.Combine(f.Dir, $"onnx-{name}.tif");
+            new ScenePredictor(model, o).Predict(f.Scene, p);
+            var viaOnnx = ReadBands(p);
+            int differ = 0, n = 0;
+            for (int b = 0; b < 3; b++)
+                for (int i = 0; i < native[b].Length; i++, n++)
+                    if (native[b][i] != viaOnnx[b][i]) differ++;
+            // side by side windows: the same paths but where two tie within ONNX Runtime's rounding; blended
+            // windows average log-probabilities instead of logits, which moves a few boundary pixels
+            Assert.True(differ <= (name == "tiles" ? n / 10000 : n / 200), $"{name}: {differ} of {n} level pixels differ");
+            if (name == "tiles")
+                for (int b = 3; b < 6; b++) // confidences: 0-254 from the same probabilities
+                    Assert.True(native[b].Zip(viaOnnx[b]).All(t => Math.Abs(t.First - t.Second) <= 1), $"confidence band {b - 2}");
+        }
+        var e = Assert.Throws<ArgumentException>(() => new ScenePredictor(model, new PredictOptions { Window = 96, Overlap = 0 }).Predict(f.Scene, Path.Combine(f.Dir, "w96.tif")));
+        Assert.Contains("exported for windows of 64 pixels", e.Message);
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Export;
 using HieraRS.Domain.Hierarchies;
+using HieraRS.Platform;
 using Microsoft.ML.OnnxRuntime;
 using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
 
@@ -21,6 +22,8 @@ public interface IWindowModel
     bool Flat { get; }
     /// <summary>The window size the model requires, or null when any size works.</summary>
     int? Window { get; }
+    /// <summary>What identifies the model for resuming a partial prediction (a checkpoint's iteration and RNG state, a file's size and time).</summary>
+    string Identity { get; }
     /// <summary>Scores of <paramref name="n"/> windows of <paramref name="win"/>² pixels given as [n, bands, win, win].</summary>
     float[][] Forward(float[] batch, int n, int win);
 }
@@ -40,10 +43,12 @@ public sealed class OnnxWindowModel : IWindowModel, IDisposable
     public int[] ClassCounts { get; }
     public bool Flat { get; }
     public int? Window { get; }
+    public string Identity { get; }
 
     public OnnxWindowModel(string path, string device = "cpu")
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such ONNX model", path);
+        var file = InputFile.Check(path, "ONNX model");
+        Identity = $"{file.FullName}|{file.Length}|{file.LastWriteTimeUtc.Ticks}";
         session = new InferenceSession(path, Options(device));
         try
         {

@@ -1,3 +1,4 @@
+using HieraRS.Platform;
 using HieraRS.Domain.Models;
 using HieraRS.Domain.Modeling;
 using HieraRS.Geo;
@@ -14,9 +15,13 @@ namespace HieraRS.Domain.Inference;
 /// assembled into the output, which appears at its path only when complete, with a colour VRT beside it
 /// (<see cref="SceneAssembler"/>). Windows that hold only nodata are skipped; nodata pixels get 255.
 /// </summary>
-public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options)
+public sealed class ScenePredictor(IWindowModel model, PredictOptions options)
 {
-    public Checkpoint Checkpoint { get; } = checkpoint;
+    /// <summary>A checkpoint's network on our engine.</summary>
+    public ScenePredictor(Checkpoint checkpoint, PredictOptions options) : this(new NativeWindowModel(checkpoint), options) { }
+
+    /// <summary>The network windows go through: our engine, or an exported model in ONNX Runtime.</summary>
+    public IWindowModel Model { get; } = model;
     public PredictOptions Options { get; } = options;
 
     /// <param name="progress">windows done and in all, as they are done.</param>
@@ -24,7 +29,6 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
     public PredictResult Predict(string input, string output, Action<long, long>? progress = null, Action<string>? notice = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        Checkpoint.Model.Eval();
         using var src = Raster.Open(input);
         var bands = CheckScene(input, src);
         OutputGuard.Check(src.Files().Append(input).Concat(Options.OtherInputs), Outputs(output, bands.Levels), [PartialDir(output)]);
@@ -32,20 +36,22 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
         using var store = PartStore.Open(output, Signature(input, plan, bands), Options.Resume, ShardedParts.Sharing(Options));
         if (store.DiscardedOther)
             notice?.Invoke($"{output}: discarded the partial output of an earlier run with another scene, checkpoint or options (kept only for the same ones)");
-        var run = new SceneRun(plan, bands, new WindowNetwork(Checkpoint.Model, Checkpoint.Bands, Options.Window, Options.Tta), store, Options);
-        int missing = !run.Run(src, Checkpoint.Normalization, progress, ShardedParts.Select(Options, plan, store)) ? -1
+        var run = new SceneRun(plan, bands, new WindowNetwork(Model, Options.Window, Options.Tta), store, Options);
+        int missing = !run.Run(src, Model.Normalization, progress, ShardedParts.Select(Options, plan, store)) ? -1
             : ShardedParts.Finish(Options, output, plan, store, () => { new SceneAssembler(src, bands, Options).Assemble(output, plan, store); store.Delete(); });
         return new PredictResult(output, src.Width, src.Height, run.Computed, run.Skipped, clock.Elapsed.TotalSeconds, store.Finished, missing == 0, Math.Max(missing, 0));
     }
 
-    /// <summary>Refuses a scene the checkpoint cannot predict, or options that do not fit it, before any work; the bands to write.</summary>
+    /// <summary>Refuses a scene the model cannot predict, or options that do not fit it, before any work; the bands to write.</summary>
     OutputBands CheckScene(string input, Raster src)
     {
-        var ck = Checkpoint;
-        if (src.BandCount != ck.Bands)
-            throw new InvalidDataException($"{input}: {src.BandCount} bands, but the checkpoint was trained on {ck.Bands} ({string.Join(", ", ck.Normalization.Mean.Select((_, b) => $"band {b + 1}"))})");
+        int bands = Model.Normalization.Bands;
+        if (src.BandCount != bands)
+            throw new InvalidDataException($"{input}: {Plural.Of(src.BandCount, "band")}, but the checkpoint was trained on {bands} ({string.Join(", ", Enumerable.Range(1, bands).Select(b => $"band {b}"))})");
         Options.Validate();
-        return OutputBands.For(ck.Hierarchy, ck.Model.Head.Mode == BhccmMode.Flat, Options);
+        if (Model.Window is { } w && Options.Window != w)
+            throw new ArgumentException($"--window {Options.Window}: the model was exported for windows of {w} pixels; use --window {w} (or export with --dynamic-size)");
+        return OutputBands.For(Model.Hierarchy, Model.Flat, Options);
     }
 
     /// <summary>Every file a prediction of <paramref name="output"/> writes: the map, its colour VRT, the probabilities, the quick-looks of <paramref name="levels"/>.</summary>
@@ -64,12 +70,12 @@ public sealed class ScenePredictor(Checkpoint checkpoint, PredictOptions options
     /// <summary>The VRT written beside an output: its level bands with colour tables and class names.</summary>
     public static string ColourVrtPath(string output) => SceneAssembler.ColourVrtPath(output);
 
-    /// <summary>What must match for a partial output to be continued: the scene file, the checkpoint, the options.</summary>
+    /// <summary>What must match for a partial output to be continued: the scene file, the model, the options.</summary>
     string Signature(string input, StripPlan plan, OutputBands bands)
     {
         var fi = new FileInfo(input);
-        var (ck, o) = (Checkpoint, Options);
-        return string.Join("|", fi.FullName, fi.Length, fi.LastWriteTimeUtc.Ticks, ck.Iteration, ck.Metadata.GetValueOrDefault("rng", ""),
+        var o = Options;
+        return string.Join("|", fi.FullName, fi.Length, fi.LastWriteTimeUtc.Ticks, Model.Identity,
             o.Window, o.Overlap, o.Batch, o.Blend, o.Tta, o.Levels is null ? "all" : string.Join(",", o.Levels), o.Confidence,
             o.Probabilities is null ? "" : Path.GetFullPath(o.Probabilities), o.Cog, plan.StripWidth, bands.Count);
     }
