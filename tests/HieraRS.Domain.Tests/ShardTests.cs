@@ -55,7 +55,9 @@ public class ShardTests(PredictFixture f) : IClassFixture<PredictFixture>
         string p = Out("resumed.tif");
         var (first, second) = (o with { Shard = new ShardSpec(0, 2, "test") }, o with { Shard = new ShardSpec(1, 2, "test") });
         Assert.False(Predict(first with { StopAfterRows = 2 }, p).Complete); // killed after two of its parts
-        int missing = Predict(second, p).MissingParts;
+        var other = Predict(second, p);
+        Assert.Equal(0, other.ResumedRows); // the first worker's parts are not the second's to resume
+        int missing = other.MissingParts;
         Assert.True(missing > 0);
         var e = Assert.Throws<InvalidDataException>(() => Predict(o with { Merge = true }, p));
         Assert.Contains($"{missing} of ", e.Message);

@@ -37,9 +37,11 @@ public sealed class ScenePredictor(IWindowModel model, PredictOptions options)
         if (store.DiscardedOther)
             notice?.Invoke($"{output}: discarded the partial output of an earlier run with another scene, checkpoint or options (kept only for the same ones)");
         var run = new SceneRun(plan, bands, new WindowNetwork(Model, Options.Window, Options.Tta), store, Options);
-        int missing = !run.Run(src, Model.Normalization, progress, ShardedParts.Select(Options, plan, store)) ? -1
+        var parts = ShardedParts.Select(Options, plan, store);
+        int resumed = parts.Written(plan.PartCount);
+        int missing = !run.Run(src, Model.Normalization, progress, parts) ? -1
             : ShardedParts.Finish(Options, output, plan, store, () => { new SceneAssembler(src, bands, Options).Assemble(output, plan, store); store.Delete(); });
-        return new PredictResult(output, src.Width, src.Height, run.Computed, run.Skipped, clock.Elapsed.TotalSeconds, store.Finished, missing == 0, Math.Max(missing, 0));
+        return new PredictResult(output, src.Width, src.Height, run.Computed, run.Skipped, clock.Elapsed.TotalSeconds, resumed, missing == 0, Math.Max(missing, 0));
     }
 
     /// <summary>Refuses a scene the model cannot predict, or options that do not fit it, before any work; the bands to write.</summary>

@@ -99,4 +99,12 @@ sealed class StripPlan
 }
 
 /// <summary>Which parts a run computes (<see cref="Mine"/>) and which are already written (<see cref="Exists"/>).</summary>
-readonly record struct PartSelection(Func<int, bool> Mine, Func<int, bool> Exists);
+readonly record struct PartSelection(Func<int, bool> Mine, Func<int, bool> Exists)
+{
+    /// <summary>Of the first <paramref name="parts"/> parts, those of this run already written (by an earlier run).</summary>
+    public int Written(int parts)
+    {
+        var (mine, exists) = (Mine, Exists);
+        return Enumerable.Range(0, parts).Count(u => mine(u) && exists(u));
+    }
+}
