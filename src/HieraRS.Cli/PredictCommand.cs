@@ -30,11 +30,14 @@ static class PredictCommand
     static readonly Option<int> AccumulatorOpt = new("--accumulator-mb") { Description = "memory for blending logits; wider scenes are cut into column strips that fit", DefaultValueFactory = _ => 192 };
     static readonly Option<bool> CogOpt = new("--cog") { Description = "write a cloud-optimised GeoTIFF" };
     static readonly Option<bool> RestartOpt = new("--restart") { Description = "ignore the partial output of an interrupted run instead of continuing it" };
+    static readonly Option<string?> ShardOpt = new("--shard") { Description = "this worker's share, i/N (1-based: 1/4 to 4/4); default: from MPI, a Slurm array or a Kubernetes Indexed Job; 1/1: all" };
+    static readonly Option<int?> ShardCountOpt = new("--shard-count") { Description = "the number of workers of a Kubernetes Indexed Job (its completions)" };
+    static readonly Option<bool> MergeOpt = new("--merge") { Description = "only assemble the output of one scene from the parts its workers wrote" };
 
     public static Command Build()
     {
         var cmd = new Command("predict", "per-level class maps of whole scenes: sliding windows blended before joint path selection, streamed in bounded memory; an interrupted run continues where it stopped");
-        foreach (var o in new Option[] { CheckpointOpt, EngineOpt, DeviceOpt, InputOpt, OutputOpt, WindowOpt, OverlapOpt, BatchOpt, BlendOpt, TtaOpt, LevelsOpt, ConfidenceOpt, ProbabilitiesOpt, AccumulatorOpt, CogOpt, RestartOpt })
+        foreach (var o in new Option[] { CheckpointOpt, EngineOpt, DeviceOpt, InputOpt, OutputOpt, WindowOpt, OverlapOpt, BatchOpt, BlendOpt, TtaOpt, LevelsOpt, ConfidenceOpt, ProbabilitiesOpt, AccumulatorOpt, CogOpt, RestartOpt, ShardOpt, ShardCountOpt, MergeOpt })
             cmd.Options.Add(o);
         cmd.SetAction(pr => Guard.Run(() => Run(pr)));
         return cmd;
@@ -54,11 +57,11 @@ static class PredictCommand
         string input = pr.GetValue(InputOpt)!, outArg = pr.GetValue(OutputOpt)!;
         var scenes = Inputs(input);
         bool many = scenes.Count > 1 || Directory.Exists(input);
-        var opts = Options(pr);
+        var (opts, mine) = PredictShards.Split(Options(pr), scenes, many);
         if (many && opts.Probabilities is not null) throw new ArgumentException("--probabilities names one file: predict one scene at a time with it");
         // no output of any scene may overwrite the checkpoint or a file another scene of the run reads
         var predictor = new ScenePredictor(model.Model, opts with { OtherInputs = [pr.GetValue(CheckpointOpt)!, .. scenes.SelectMany(ReadFiles)] });
-        foreach (var scene in scenes)
+        foreach (var scene in mine)
             PredictScene(predictor, scene, many ? Path.Combine(outArg, Path.GetFileNameWithoutExtension(scene) + ".tif") : outArg);
         return 0;
     }
@@ -96,6 +99,7 @@ static class PredictCommand
                 var b => throw new ArgumentException($"--blend {b}: cosine, linear or none") },
             Tta = pr.GetValue(TtaOpt)!, Confidence = pr.GetValue(ConfidenceOpt), Probabilities = pr.GetValue(ProbabilitiesOpt),
             AccumulatorBudget = pr.GetValue(AccumulatorOpt) * (1L << 20), Cog = pr.GetValue(CogOpt), Resume = !pr.GetValue(RestartOpt),
+            Merge = pr.GetValue(MergeOpt), Shard = pr.GetValue(MergeOpt) ? null : ShardSpec.Resolve(pr.GetValue(ShardOpt), pr.GetValue(ShardCountOpt), Environment.GetEnvironmentVariable),
             Levels = pr.GetValue(LevelsOpt) is "all" ? null : pr.GetValue(LevelsOpt)!.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture) - 1).ToArray(),
         }.Validate();
     }
@@ -109,15 +113,16 @@ static class PredictCommand
         ConsoleCancelEventHandler onCancel = (_, _) => Console.Error.WriteLine(
             $"\ninterrupted: the finished parts are kept in {ScenePredictor.PartialDir(outPath)}; run the same command again to continue there (--restart starts over)");
         Console.CancelKeyPress += onCancel;
+        PredictResult r;
         try
         {
             // windows done, shown as the scene's pixels covered so far (Mpx/s and ETA)
-            var r = predictor.Predict(scene, outPath, (d, t) => (bar ??= new ConsoleProgress(Path.GetFileName(scene), pixels, "Mpx", 1e6)).Report(pixels * d / t),
+            r = predictor.Predict(scene, outPath, (d, t) => (bar ??= new ConsoleProgress(Path.GetFileName(scene), pixels, "Mpx", 1e6)).Report(pixels * d / t),
                 notice: m => Console.Error.WriteLine(m));
             Report(predictor.Options, r);
         }
         finally { Console.CancelKeyPress -= onCancel; }
-        if (pixels <= QuickLookPixels)
+        if (r.Complete && pixels <= QuickLookPixels) // a worker whose share is done leaves them to the one that assembles
         {
             var tree = predictor.Model.Hierarchy;
             string stem = Path.GetFileNameWithoutExtension(outPath);
@@ -129,6 +134,11 @@ static class PredictCommand
 
     static void Report(PredictOptions opts, PredictResult r)
     {
+        if (!r.Complete && r.MissingParts > 0)
+        {
+            Console.WriteLine($"{r.Output}: this worker's parts are written ({Plural.Of(r.Windows, "window")}, {r.Seconds:F1} s); {Plural.Of(r.MissingParts, "part")} of other workers to come: the last to finish assembles the map (or run --merge)");
+            return;
+        }
         string resumed = r.ResumedRows > 0 ? $"; continued an interrupted run after {Plural.Of(r.ResumedRows, "row")} of windows" : "";
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{r.Output}: {r.Width} x {r.Height}, {Plural.Of(r.Windows, "window")} ({r.SkippedWindows} all-nodata skipped), {r.Seconds:F1} s, {r.Width * (double)r.Height / 1e6 / r.Seconds:F2} Mpx/s{resumed}"));

@@ -29,10 +29,15 @@ sealed class PartStore : IDisposable
         return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.partial");
     }
 
-    /// <summary>Opens the partial folder of <paramref name="output"/>, discarding its parts unless they were made with <paramref name="signature"/> and resuming is asked.</summary>
-    public static PartStore Open(string output, string signature, bool resume)
+    /// <summary>
+    /// Opens the partial folder of <paramref name="output"/>, discarding its parts unless they were made
+    /// with <paramref name="signature"/> and resuming is asked; shared by several workers when
+    /// <paramref name="sharing"/> says so (<see cref="OpenShared"/>).
+    /// </summary>
+    public static PartStore Open(string output, string signature, bool resume, PartSharing sharing = PartSharing.Alone)
     {
-        string dir = PartialDir(output), signatureFile = Path.Combine(dir, "signature.txt");
+        if (sharing != PartSharing.Alone) return OpenShared(output, signature, sharing == PartSharing.MergeOnly);
+        string dir = PartialDir(output), signatureFile = Path.Combine(dir, SignatureFile);
         bool other = false;
         if (Directory.Exists(dir) && (!resume || !File.Exists(signatureFile) || File.ReadAllText(signatureFile) != signature))
         {
@@ -41,10 +46,55 @@ sealed class PartStore : IDisposable
         }
         Directory.CreateDirectory(dir);
         AtomicFile.WriteAllText(signatureFile, signature);
+        return new PartStore(dir, CountFinished(dir), other);
+    }
+
+    const string SignatureFile = "signature.txt";
+
+    /// <summary>
+    /// The partial folder as several workers share it: created whole with its signature (a rename, so no
+    /// worker ever sees it without one), and checked or discarded only under its lock, so workers starting
+    /// together keep each other's parts. To merge, the parts must be there with the same signature.
+    /// </summary>
+    static PartStore OpenShared(string output, string signature, bool merging)
+    {
+        string dir = PartialDir(output);
+        bool other = false;
+        while (true)
+        {
+            if (!Directory.Exists(dir))
+            {
+                if (merging) throw new InvalidDataException($"{output}: no parts to merge ({dir} does not exist); run the workers first");
+                CreateWhole(dir, signature);
+            }
+            using var held = PartLock.Take(dir);
+            if (held is null) continue; // removed meanwhile (finished or discarded): look again
+            string file = Path.Combine(dir, SignatureFile);
+            if (File.Exists(file) && File.ReadAllText(file) == signature) return new PartStore(dir, CountFinished(dir), other);
+            if (merging) throw new InvalidDataException($"{output}: the parts in {dir} were made with another scene, checkpoint or options than this --merge: give it the workers' options");
+            other |= Directory.EnumerateFiles(dir, "rows_*.tif").Any();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    static void CreateWhole(string dir, string signature)
+    {
+        string tmp = $"{dir}.{Guid.NewGuid():N}.tmp";
+        Directory.CreateDirectory(tmp);
+        File.WriteAllText(Path.Combine(tmp, SignatureFile), signature);
+        try { Directory.Move(tmp, dir); }
+        catch (IOException) { Directory.Delete(tmp, recursive: true); } // another worker made it first
+    }
+
+    static int CountFinished(string dir)
+    {
         int finished = 0;
         while (File.Exists(PathIn(dir, finished))) finished++;
-        return new PartStore(dir, finished, other);
+        return finished;
     }
+
+    /// <summary>Whether part <paramref name="unit"/> is written.</summary>
+    public bool Has(int unit) => File.Exists(PathIn(Dir, unit));
 
     static string PathIn(string dir, int unit) => Path.Combine(dir, $"rows_{unit:D6}.tif");
 
@@ -80,3 +130,6 @@ sealed class PartStore : IDisposable
         try { writing?.Wait(); } catch (AggregateException) { }
     }
 }
+
+/// <summary>Who writes a partial folder: one run alone, several workers at once, or a merge of what workers wrote.</summary>
+enum PartSharing { Alone, Shared, MergeOnly }

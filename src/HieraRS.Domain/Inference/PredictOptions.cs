@@ -27,6 +27,10 @@ public sealed record PredictOptions
     public bool Resume { get; init; } = true;
     /// <summary>Files the run reads besides the scene (the checkpoint, the other scenes of a batch): no output may be one of them.</summary>
     public IReadOnlyList<string> OtherInputs { get; init; } = [];
+    /// <summary>This worker's share when several predict one scene (or deal out a list of scenes); null: all of it.</summary>
+    public ShardSpec? Shard { get; init; }
+    /// <summary>Only assemble the output from the parts the workers wrote (<c>--merge</c>).</summary>
+    public bool Merge { get; init; }
     /// <summary>Stop after this many rows of windows, leaving the partial output to resume (an interruption on purpose, for tests).</summary>
     public int? StopAfterRows { get; init; }
 
@@ -37,10 +41,13 @@ public sealed record PredictOptions
         if (Overlap < 0 || Overlap >= Window) throw new ArgumentException($"--overlap {Overlap}: at least 0 and less than the window ({Window})");
         if (Batch < 1) throw new ArgumentException($"--batch {Batch}: at least 1 window per forward pass");
         if (AccumulatorBudget < 1) throw new ArgumentException($"--accumulator-mb {AccumulatorBudget >> 20}: a positive size");
+        if (Merge && Shard is not null) throw new ArgumentException($"--merge with --shard {Shard}: the merge assembles what every worker wrote; run it once, without --shard");
+        if (!Resume && (Merge || Shard is not null))
+            throw new ArgumentException("--restart with --shard or --merge would discard the other workers' parts: delete the partial folder once before starting the workers instead");
         Inference.Tta.Views(Tta);
         return this;
     }
 }
 
-/// <summary>What a prediction did.</summary>
-public sealed record PredictResult(string Output, int Width, int Height, int Windows, int SkippedWindows, double Seconds, int ResumedRows = 0, bool Complete = true);
+/// <summary>What a prediction did. <c>MissingParts</c>: of a worker's run that finished its share, the parts other workers have still to write.</summary>
+public sealed record PredictResult(string Output, int Width, int Height, int Windows, int SkippedWindows, double Seconds, int ResumedRows = 0, bool Complete = true, int MissingParts = 0);

@@ -33,17 +33,15 @@ public sealed class ScenePredictor(IWindowModel model, PredictOptions options)
         var bands = CheckScene(input, src);
         OutputGuard.Check(src.Files().Append(input).Concat(Options.OtherInputs), Outputs(output, bands.Levels), [PartialDir(output)]);
         var plan = new StripPlan(src.Width, src.Height, Options, bands.Channels);
-        using var store = PartStore.Open(output, Signature(input, plan, bands), Options.Resume);
+        using var store = PartStore.Open(output, Signature(input, plan, bands), Options.Resume, ShardedParts.Sharing(Options));
         if (store.DiscardedOther)
             notice?.Invoke($"{output}: discarded the partial output of an earlier run with another scene, checkpoint or options (kept only for the same ones)");
         var run = new SceneRun(plan, bands, new WindowNetwork(Model, Options.Window, Options.Tta), store, Options);
-        bool complete = run.Run(src, Model.Normalization, progress);
-        if (complete)
-        {
-            new SceneAssembler(src, bands, Options).Assemble(output, plan, store);
-            store.Delete();
-        }
-        return new PredictResult(output, src.Width, src.Height, run.Computed, run.Skipped, clock.Elapsed.TotalSeconds, store.Finished, complete);
+        var parts = ShardedParts.Select(Options, plan, store);
+        int resumed = parts.Written(plan.PartCount);
+        int missing = !run.Run(src, Model.Normalization, progress, parts) ? -1
+            : ShardedParts.Finish(Options, output, plan, store, () => { new SceneAssembler(src, bands, Options).Assemble(output, plan, store); store.Delete(); });
+        return new PredictResult(output, src.Width, src.Height, run.Computed, run.Skipped, clock.Elapsed.TotalSeconds, resumed, missing == 0, Math.Max(missing, 0));
     }
 
     /// <summary>Refuses a scene the model cannot predict, or options that do not fit it, before any work; the bands to write.</summary>
@@ -90,7 +88,7 @@ sealed class SceneRun(StripPlan plan, OutputBands bands, WindowNetwork network, 
 {
     readonly LogitAccumulator acc = new(bands.LogitCounts, plan.Window, plan.StripWidth);
     readonly PartDecoder decoder = new(bands, bands.Count * plan.MaxPartPixels);
-    long doneWindows;
+    long doneWindows, totalWindows;
 
     /// <summary>Windows predicted in this run.</summary>
     public int Computed { get; private set; }
@@ -98,10 +96,9 @@ sealed class SceneRun(StripPlan plan, OutputBands bands, WindowNetwork network, 
     public int Skipped { get; private set; }
 
     /// <summary>Computes and writes every part still missing; false when stopped on purpose (<see cref="PredictOptions.StopAfterRows"/>).</summary>
-    public bool Run(Raster src, Data.Normalization norm, Action<long, long>? progress)
+    public bool Run(Raster src, Data.Normalization norm, Action<long, long>? progress, PartSelection parts)
     {
-        var (work, done) = plan.Remaining(store.Finished);
-        doneWindows = done;
+        (var work, doneWindows, totalWindows) = plan.Remaining(parts);
         using var reader = new WindowReader(src, plan, norm, work.SelectMany(wk => Batches(wk).Select(cols => new BatchRequest(cols, plan.Ys[wk.Row]))));
         int strip = -1, written = 0;
         foreach (var wk in work)
@@ -133,6 +130,6 @@ sealed class SceneRun(StripPlan plan, OutputBands bands, WindowNetwork network, 
             Computed += batch.Windows.Count;
         }
         doneWindows += batch.Count;
-        progress?.Invoke(doneWindows, plan.TotalWindows);
+        progress?.Invoke(doneWindows, totalWindows);
     }
 }

@@ -61,22 +61,50 @@ sealed class StripPlan
     public WindowPlacement Placement(int strip, int col, int row) =>
         new(Xs[col] - Strips[strip].X0, Math.Min(Window, Height - Ys[row]), Math.Min(Window, Width - Xs[col]), weightsX[col], weightsY[row]);
 
+    /// <summary>The first row of windows whose windows reach row <paramref name="row"/>'s part (its sums start there).</summary>
+    public int Lead(int row)
+    {
+        int k = row;
+        while (k > 0 && Ys[k - 1] + Window > Ys[row]) k--;
+        return k;
+    }
+
     /// <summary>
-    /// The rows of windows still to compute when <paramref name="finished"/> parts exist, and the windows
-    /// they leave out: a finished row is skipped, except the last one before the resume point when its
-    /// windows also feed the next row.
+    /// The rows of windows to compute so that every part of <paramref name="parts"/> that does not exist
+    /// yet is written, and the windows of the selected parts left out (done) and in all. In each strip the
+    /// rows run from the lead of the first missing part to the last one; rows before it whose windows also
+    /// reach that part are computed again (not written), so every pixel sums the same windows in the same
+    /// order as one uninterrupted run: a part does not depend on the run or worker that computed it.
     /// </summary>
-    public (List<RowWork> Work, long DoneWindows) Remaining(int finished)
+    public (List<RowWork> Work, long DoneWindows, long TotalWindows) Remaining(PartSelection parts)
     {
         var work = new List<RowWork>();
-        long done = 0;
-        for (int s = 0, unit = 0; s < Strips.Length; s++)
-            for (int r = 0; r < Ys.Length; r++, unit++)
+        long done = 0, total = 0;
+        for (int s = 0; s < Strips.Length; s++)
+        {
+            int b = s * Ys.Length, first = -1, last = -1;
+            for (int r = 0; r < Ys.Length; r++)
+                if (parts.Mine(b + r) && !parts.Exists(b + r)) { if (first < 0) first = r; last = r; }
+            int from = first < 0 ? Ys.Length : Lead(first);
+            for (int r = 0; r < Ys.Length; r++)
             {
-                bool isDone = unit < finished;
-                if (isDone && !(unit + 1 == finished && r + 1 < Ys.Length)) done += Columns[s].Length;
-                else work.Add(new RowWork(s, r, unit, isDone));
+                bool mine = parts.Mine(b + r), computed = r >= from && r <= last;
+                if (computed) work.Add(new RowWork(s, r, b + r, RecomputeOnly: !mine || parts.Exists(b + r)));
+                if (mine && !computed) done += Columns[s].Length;
+                if (mine || computed) total += Columns[s].Length;
             }
-        return (work, done);
+        }
+        return (work, done, total);
+    }
+}
+
+/// <summary>Which parts a run computes (<see cref="Mine"/>) and which are already written (<see cref="Exists"/>).</summary>
+readonly record struct PartSelection(Func<int, bool> Mine, Func<int, bool> Exists)
+{
+    /// <summary>Of the first <paramref name="parts"/> parts, those of this run already written (by an earlier run).</summary>
+    public int Written(int parts)
+    {
+        var (mine, exists) = (Mine, Exists);
+        return Enumerable.Range(0, parts).Count(u => mine(u) && exists(u));
     }
 }
