@@ -5,7 +5,7 @@ namespace HieraRS.Cli.Tests;
 /// <summary><c>hierars predict</c> split among workers (issue 15, part 2), with the checkpoint fixture and synthetic scenes.</summary>
 public class ShardCommandTests
 {
-    static readonly string Checkpoint = Path.Combine(CliRun.RepoRoot(), "tests", "fixtures", "checkpoints", "bhccm.safetensors");
+    static readonly string Checkpoint = SharedData.Unpacked(Path.Combine(CliRun.RepoRoot(), "tests", "fixtures", "checkpoints", "bhccm.safetensors.gz"));
 
     static string[] Predict(string input, string output, params string[] more) =>
         ["predict", "--checkpoint", Checkpoint, "--input", input, "--output", output, "--window", "64", "--overlap", "16", "--threads", "1", .. more];

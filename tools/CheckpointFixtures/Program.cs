@@ -9,7 +9,8 @@ using HieraRS.Tensors;
 // A BHCCM model (ConvNeXt-atto + UPerNet, 8 channels, mm5b) and a TransLU model transferred from it to
 // crop10m, each trained for one iteration on synthetic scenes. To keep the files small, weights of 1024
 // elements or more keep every 8th value, rounded to bfloat16 and stored as BF16 (the loader reads BF16);
-// the metadata, names and smaller tensors are exactly as the trainer wrote them.
+// the metadata, names and smaller tensors are exactly as the trainer wrote them. The two checkpoints are
+// then committed gzipped (`gzip -9 -n bhccm.safetensors translu.safetensors`; 21 MB -> 3.1 MB).
 if (args.Length != 1) { Console.Error.WriteLine("usage: CheckpointFixtures OUT_DIR"); return 2; }
 string outDir = Path.GetFullPath(args[0]), work = Path.Combine(Path.GetTempPath(), $"hierars-ckfix-{Environment.ProcessId}");
 Directory.CreateDirectory(outDir);
