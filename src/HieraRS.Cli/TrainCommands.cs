@@ -57,11 +57,13 @@ static class TrainCommands
         var workDir = new Option<string?>("--work-dir") { Description = "output folder (default: work_dirs/<name>)" };
         var resume = new Option<bool>("--resume") { Description = "continue from <work-dir>/latest.safetensors" };
         var stopAfter = new Option<long?>("--stop-after") { Description = "end this session after that iteration (schedule unchanged; --resume continues it exactly)" };
+        var seed = new Option<ulong?>("--seed") { Description = "seed of this run, in place of the config's (stored with its config, so the run reproduces)" };
         var cmd = new Command(name, description);
-        foreach (var o in new Option[] { config, workDir, resume, stopAfter }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { config, workDir, resume, stopAfter, seed }) cmd.Options.Add(o);
         cmd.SetAction(pr => EndJobOnError(Guard.Run(() =>
         {
             var cfg = ExperimentConfig.Load(pr.GetValue(config)!);
+            if (pr.GetValue(seed) is { } s) cfg = cfg.WithSeed(s);
             if (transfer && cfg.Transfer is null)
                 throw new ArgumentException($"{pr.GetValue(config)}: no 'transfer' section (source checkpoint and method); use `hierars train` for ordinary training");
             var dir = pr.GetValue(workDir) ?? Path.Combine("work_dirs", cfg.Name);

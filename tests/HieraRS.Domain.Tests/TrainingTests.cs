@@ -59,6 +59,21 @@ public class TrainingTests
     }
 
     [Fact]
+    public void ASeedGivenOnTheCommandLineIsStoredInTheConfigText()
+    {
+        string dir = SharedData.TempDir();
+        var cfg = ExperimentConfig.Parse(Config(2), "s.yaml", dir).WithSeed(7);
+        Assert.Equal(7UL, cfg.Seed);
+        var reread = ExperimentConfig.Parse(cfg.Text, "s.yaml", dir);
+        Assert.Equal(7UL, reread.Seed); // the top-level key changed ...
+        Assert.Contains("seed: 1", reread.Text); // ... and the datasets' own seeds did not
+        Assert.Equal(1UL, (ulong)reread.Train.Seed);
+        var noKey = ExperimentConfig.Parse(Config(2).Replace("seed: 3\n", ""), "t.yaml", dir);
+        Assert.Equal(0UL, noKey.Seed);
+        Assert.Equal(5UL, ExperimentConfig.Parse(noKey.WithSeed(5).Text, "t.yaml", dir).Seed);
+    }
+
+    [Fact]
     public void TheLossFallsOnSyntheticScenes()
     {
         string dir = SharedData.TempDir();

@@ -153,6 +153,18 @@ public sealed record ExperimentConfig
     public string Text { get; init; } = "";
     public string Source { get; init; } = "";
 
+    /// <summary>
+    /// The same experiment under another seed (<c>--seed</c>). The stored text says so, with the top-level
+    /// <c>seed:</c> line replaced or added, so the checkpoint's config alone reproduces the run.
+    /// </summary>
+    public ExperimentConfig WithSeed(ulong seed)
+    {
+        string line = $"seed: {seed}  # set by --seed";
+        var key = new System.Text.RegularExpressions.Regex(@"^seed:[^\r\n]*", System.Text.RegularExpressions.RegexOptions.Multiline);
+        string text = key.IsMatch(Text) ? key.Replace(Text, line, 1) : $"{line}\n{Text}";
+        return this with { Seed = seed, Text = text };
+    }
+
     public static ExperimentConfig Load(string path) =>
         Parse(InputFile.ReadAllText(path, "config file", YamlReader.MaxFileBytes), Path.GetFullPath(path), Path.GetDirectoryName(Path.GetFullPath(path))!);
 
