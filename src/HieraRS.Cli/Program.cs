@@ -4,6 +4,7 @@ using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using HieraRS.NN;
+using HieraRS.NN.Distributed;
 using HieraRS.Tensors;
 
 namespace HieraRS.Cli;
@@ -14,7 +15,7 @@ public static class Program
     {
         CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for the engine (default: all cores)", Recursive = true };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads for the engine (default: all cores; under mpirun, the cores shared by the ranks on each machine)", Recursive = true };
         var root = new RootCommand("HieraRS: hierarchical semantic segmentation of remote-sensing imagery");
         root.Options.Add(threads);
 
@@ -72,6 +73,7 @@ public static class Program
             if (t < 1) { Guard.Fail("--threads must be at least 1"); return 1; }
             Engine.Threads = t;
         }
+        else if (Communicator.LaunchedSize() > 1) Engine.Threads = Communicator.DefaultThreads(); // ranks sharing a machine share its cores
         if (parsed.Errors.Count > 0 && parsed.Action is ParseErrorAction)
         {
             foreach (var e in parsed.Errors) Guard.Fail(e.Message);

@@ -94,9 +94,9 @@ static class TrainCommands
         var split = new Option<string?>("--split") { Description = "split to evaluate (default: the config's validation split; 'all' for every tile)" };
         var json = new Option<string?>("--json") { Description = "write the metrics JSON here" };
         var report = new Option<string?>("--report") { Description = "folder for metrics.json/.md/.csv and confusion-matrix PNGs" };
-        var cmd = new Command("eval", "evaluate a checkpoint per level (whole tiles, JSPS) on a dataset");
+        var cmd = new Command("eval", "evaluate a checkpoint per level (whole tiles, JSPS) on a dataset; under mpirun the ranks share the tiles");
         foreach (var o in new Option[] { checkpoint, config, root, split, json, report }) cmd.Options.Add(o);
-        cmd.SetAction(pr => Guard.Run(() =>
+        cmd.SetAction(pr => EndJobOnError(Guard.Run(() =>
         {
             var ck = Checkpoint.Load(pr.GetValue(checkpoint)!);
             var cfg = pr.GetValue(config) is { } c ? ExperimentConfig.Load(c)
@@ -106,14 +106,16 @@ static class TrainCommands
             if (pr.GetValue(root) is { } r) spec = spec with { Root = Path.GetFullPath(r) };
             var data = Datasets.Open(spec, pr.GetValue(split) ?? spec.Split);
             if (data.Bands != ck.Bands) throw new ArgumentException($"the data has {data.Bands} bands, the checkpoint was trained on {ck.Bands}");
-            var bar = new ConsoleProgress("eval", data.Count, "tiles");
-            var m = Evaluator.Evaluate(ck.Model, new Renormalised(data, ck.Normalization), (k, n) => bar.Report(k));
+            var comm = Communicator.World; // under mpirun each rank evaluates a part; rank 0 reports the sums
+            var bar = comm.Rank == 0 ? new ConsoleProgress("eval", (data.Count + comm.Size - 1) / comm.Size, "tiles") : null;
+            var m = Evaluator.Evaluate(ck.Model, new Renormalised(data, ck.Normalization), (k, n) => bar?.Report(k), comm: comm);
+            if (comm.Rank != 0) return 0;
             Console.WriteLine($"{ck.Hierarchy.Name}: {data.Name}, {Plural.Of(data.Count, "tile")}, checkpoint at iteration {ck.Iteration}");
             Console.Write(MetricsReport.ToConsole(m));
             if (pr.GetValue(json) is { } j) { AtomicFile.WriteAllText(j, m.ToJson()); Console.WriteLine($"wrote {j}"); }
             if (pr.GetValue(report) is { } dir) Console.WriteLine($"wrote {string.Join(", ", MetricsReport.Save(m, dir).Select(Path.GetFileName))} to {dir}");
             return 0;
-        }));
+        })));
         return cmd;
     }
 

@@ -32,12 +32,13 @@ public class MpiTrainingTests
         seed: 5
         data:
           train: {type: synthetic, hierarchy: mm5b, count: 8, size: 64, seed: 1}
+          val: {type: synthetic, hierarchy: mm5b, count: 3, size: 64, seed: 2, split: val}
           batch_size: 4
           augment: [{type: flip, horizontal: 0.5}, {type: rot90, prob: 0.5}]
         model: {backbone: resnet18, head: uper, channels: 8, dropout: 0, sync_bn: true}
         optimizer: {type: sgd, lr: 0.002, momentum: 0.9}
         schedule: {warmup: 2, warmup_ratio: 0.1}
-        train: {iterations: {{iterations}}, checkpoint_interval: {{checkpointInterval}}, log_interval: 1}
+        train: {iterations: {{iterations}}, eval_interval: 2, checkpoint_interval: {{checkpointInterval}}, log_interval: 1}
         """;
 
     static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "hierars.dll");
@@ -53,12 +54,17 @@ public class MpiTrainingTests
         return p;
     }
 
-    static void Train(int ranks, string config, string workDir, string more = "")
+    static void Train(int ranks, string config, string workDir, string more = "") => Run(ranks, $"train --config {config} --work-dir {workDir} {more}");
+
+    static void Run(int ranks, string args)
     {
-        using var p = Start(ranks, $"train --config {config} --work-dir {workDir} {more}");
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(4)), $"{ranks}-rank training did not finish in 4 minutes");
+        using var p = Start(ranks, args);
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(4)), $"{ranks}-rank '{args}' did not finish in 4 minutes");
         Assert.Equal(0, p.ExitCode);
     }
+
+    static JsonElement[] Evaluations(string workDir) => File.ReadLines(Path.Combine(workDir, "log.jsonl"))
+        .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("eval", out _)).ToArray();
 
     static float[] Losses(string workDir) => File.ReadLines(Path.Combine(workDir, "log.jsonl"))
         .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("loss", out _))
@@ -92,11 +98,38 @@ public class MpiTrainingTests
         Assert.True(twoRanks < Tolerance, $"2 ranks vs 1 process: weights differ by up to {twoRanks:G3}");
         Assert.True(resumed < Tolerance, $"2 ranks resumed by 1 process vs 1 process: weights differ by up to {resumed:G3}");
 
+        // evaluation is split across the ranks and summed: the 2-rank run logs what 1 process does, and
+        // `hierars eval` under 2 ranks gives the very same metrics as 1 process (integer counts, same weights)
+        var (e1, e2) = (Evaluations(one), Evaluations(two));
+        Assert.Equal([2, 4], e2.Select(e => e.GetProperty("iter").GetInt32()));
+        Assert.Equal(e1.Select(e => e.GetProperty("value").GetDouble()), e2.Select(e => e.GetProperty("value").GetDouble()), (p, q) => Math.Abs(p - q) < 0.01);
+        string json1 = Path.Combine(dir, "eval1.json"), json2 = Path.Combine(dir, "eval2.json");
+        Run(1, $"eval --checkpoint {Latest(one)} --json {json1}");
+        Run(2, $"eval --checkpoint {Latest(one)} --json {json2}");
+        Assert.Equal(File.ReadAllText(json1), File.ReadAllText(json2));
+
         // the tolerance is far below what a training step moves: the weights 2 steps earlier are far off
         File.WriteAllText(config, Config(2, 2));
         Train(1, config, init);
         double step = MaxDifference(Latest(one), Latest(init));
         Assert.True(step > 10 * Tolerance, $"2 steps moved the weights by only {step:G3}");
+    }
+
+    [Fact]
+    public void RanksSharingAMachineShareItsCoresByDefault()
+    {
+        string Threads(string args)
+        {
+            var psi = new ProcessStartInfo("dotnet", $"{Dll} {args}") { RedirectStandardOutput = true, RedirectStandardError = true };
+            psi.Environment["OMPI_COMM_WORLD_SIZE"] = "4"; // as mpirun -np 4 announces it; `info` never initialises MPI
+            psi.Environment["OMPI_COMM_WORLD_LOCAL_SIZE"] = "2";
+            using var p = Process.Start(psi)!;
+            string output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            return output.Split('\n').Single(l => l.StartsWith("engine threads:"));
+        }
+        Assert.StartsWith($"engine threads: {Math.Max(1, Environment.ProcessorCount / 2)};", Threads("info"));
+        Assert.StartsWith("engine threads: 3;", Threads("--threads 3 info")); // an explicit count wins
     }
 
     [MpiFact]

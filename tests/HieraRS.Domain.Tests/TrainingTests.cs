@@ -1,3 +1,6 @@
+using HieraRS.Tensors;
+using HieraRS.Domain.Metrics;
+using HieraRS.Domain.Data;
 using HieraRS.Domain.Models;
 using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Config;
@@ -71,6 +74,30 @@ public class TrainingTests
         var noKey = ExperimentConfig.Parse(Config(2).Replace("seed: 3\n", ""), "t.yaml", dir);
         Assert.Equal(0UL, noKey.Seed);
         Assert.Equal(5UL, ExperimentConfig.Parse(noKey.WithSeed(5).Text, "t.yaml", dir).Seed);
+    }
+
+    [Fact]
+    public void AnEvaluationSplitIntoPartsSumsToTheWholeExactly()
+    {
+        var tree = HierarchyLoader.Builtin("mm5b");
+        var data = new SyntheticDataset(tree, new SyntheticSceneOptions { Size = 32 }, 5, seed: 9);
+        Engine.ManualSeed(1);
+        var model = new ModelSpec { Channels = 8 }.Build(tree, data.Bands);
+        var whole = Evaluator.Evaluate(model, data);
+        var parts = Enumerable.Range(0, 3).Select(r => new DatasetPart(data, r, 3)).ToArray();
+        Assert.Equal([2, 2, 1], parts.Select(p => p.Count));
+        Assert.Equal(data.Id(4), parts[1].Id(1)); // rank 1 of 3 takes samples 1 and 4
+        var sum = new double[whole.Tallies().Length];
+        foreach (var p in parts)
+        {
+            var t = Evaluator.Evaluate(model, p).Tallies();
+            for (int i = 0; i < sum.Length; i++) sum[i] += t[i];
+        }
+        var merged = HierarchicalMetrics.FromTallies(tree, sum);
+        Assert.Equal(whole.Tallies(), merged.Tallies());
+        Assert.Equal(whole.ToJson(), merged.ToJson());
+        Assert.True(whole.EvaluatedPixels > 0);
+        Assert.Throws<ArgumentException>(() => HierarchicalMetrics.FromTallies(tree, sum.AsSpan(1)));
     }
 
     [Fact]

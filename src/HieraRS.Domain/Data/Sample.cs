@@ -52,3 +52,16 @@ public interface ISegmentationDataset
     /// <summary>Loads sample <paramref name="index"/>; safe to call from several threads at once.</summary>
     Sample Load(int index);
 }
+
+/// <summary>Every <paramref name="step"/>-th sample of a dataset from <paramref name="first"/> on: one process's part of a pass shared by several.</summary>
+public sealed class DatasetPart(ISegmentationDataset inner, int first, int step) : ISegmentationDataset
+{
+    public string Name => inner.Name;
+    public ClassHierarchy Hierarchy => inner.Hierarchy;
+    public int Bands => inner.Bands;
+    public Normalization Normalization => inner.Normalization;
+    public int Count { get; } = first < 0 || step < 1 || first >= step ? throw new ArgumentOutOfRangeException(nameof(first), $"part {first} of {step}")
+        : Math.Max(0, (inner.Count - first + step - 1) / step);
+    public string Id(int index) => inner.Id(first + index * step);
+    public Sample Load(int index) => inner.Load(first + index * step);
+}

@@ -63,6 +63,27 @@ public sealed class HierarchicalMetrics
 
     public LevelScores Scores(int level) => new(Levels[level]);
 
+    /// <summary>Every count as one vector (the levels' confusion matrices, then the pixel counters), to be summed across processes.</summary>
+    public double[] Tallies()
+    {
+        var t = new List<double>();
+        foreach (var m in Levels) t.AddRange(m.Counts.Select(c => (double)c));
+        t.AddRange([EvaluatedPixels, ConsistentPixels, FullyLabelledPixels, PathCorrectPixels]);
+        return [.. t];
+    }
+
+    /// <summary>The metrics whose counts are <paramref name="tallies"/> (a sum of <see cref="Tallies"/> vectors; exact below 2^53 pixels).</summary>
+    public static HierarchicalMetrics FromTallies(ClassHierarchy hierarchy, ReadOnlySpan<double> tallies)
+    {
+        var m = new HierarchicalMetrics(hierarchy);
+        int k = 0;
+        foreach (var level in m.Levels)
+            for (int i = 0; i < level.Counts.Length; i++) level.Counts[i] = (long)tallies[k++];
+        if (tallies.Length != k + 4) throw new ArgumentException($"{tallies.Length} tallies for the tree '{hierarchy.Name}', which needs {k + 4}");
+        (m.EvaluatedPixels, m.ConsistentPixels, m.FullyLabelledPixels, m.PathCorrectPixels) = ((long)tallies[k], (long)tallies[k + 1], (long)tallies[k + 2], (long)tallies[k + 3]);
+        return m;
+    }
+
     static JsonNode? Num(double v) => double.IsNaN(v) ? null : JsonValue.Create(Math.Round(v, 6));
 
     /// <summary>The metrics JSON (fractions in [0, 1], null where undefined).</summary>

@@ -3,6 +3,7 @@ using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Metrics;
 using HieraRS.Domain.Models;
+using HieraRS.NN.Distributed;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Training;
@@ -10,29 +11,37 @@ namespace HieraRS.Domain.Training;
 /// <summary>
 /// Whole-tile evaluation: each sample predicted at its full size, logits upsampled to it, decoded by
 /// JSPS (hierarchical heads) or mapped upward from the finest level (flat heads), and scored per
-/// level against its labels (nodata and unlabelled pixels ignored).
+/// level against its labels (nodata and unlabelled pixels ignored). Under a communicator of several
+/// processes each takes every Size-th tile from its rank and the counts are summed, so every rank gets
+/// the metrics one process would (counts are integers: exactly).
 /// </summary>
 public static class Evaluator
 {
-    public static HierarchicalMetrics Evaluate(SegmentationModel model, ISegmentationDataset data, Action<int, int>? progress = null, int workers = 2)
+    public static HierarchicalMetrics Evaluate(SegmentationModel model, ISegmentationDataset data, Action<int, int>? progress = null, int workers = 2,
+        ICommunicator? comm = null)
     {
+        comm ??= SingleProcess.Instance;
         var tree = data.Hierarchy;
+        var part = comm.Size == 1 ? data : new DatasetPart(data, comm.Rank, comm.Size);
         var metrics = new HierarchicalMetrics(tree);
         bool was = model.Training;
         model.Eval();
         int done = 0;
         try
         {
-            foreach (var batch in DataLoader.Pass(data, 1, workers))
+            foreach (var batch in DataLoader.Pass(part, 1, workers))
             {
                 var pred = Decode(model, tree, batch.Image);
                 var s = batch.Samples[0];
                 metrics.Add(s.Labels, pred.Select(p => p.Data.Select(v => (byte)v).ToArray()).ToArray());
-                progress?.Invoke(++done, data.Count);
+                progress?.Invoke(++done, part.Count);
             }
         }
         finally { model.Train(was); }
-        return metrics;
+        if (comm.Size == 1) return metrics;
+        var tallies = metrics.Tallies();
+        comm.AllReduceSum(tallies);
+        return HierarchicalMetrics.FromTallies(tree, tallies);
     }
 
     /// <summary>Per-level labels [N, H, W] for a normalised batch (JSPS, or upward mapping for flat heads).</summary>

@@ -33,7 +33,7 @@ public sealed record TrainResult(string WorkDir, string Latest, string? Best, Hi
 /// optimizer, iteration, RNG; written atomically) from which <c>resume</c> continues exactly as an
 /// uninterrupted run would, even after kill -9. Data-parallel under MPI (<see cref="Comm"/>): every rank
 /// builds the same model from the seed, takes its part of each global batch and averages gradients
-/// before each step; rank 0 alone evaluates and writes the log and checkpoints, which resume with any
+/// before each step; evaluation is split across the ranks and summed; rank 0 alone writes the log and checkpoints, which resume with any
 /// number of ranks.
 /// </summary>
 public sealed class Trainer(ExperimentConfig config, string workDir)
@@ -127,6 +127,8 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             double lr = schedule.Lr(Config.Optimizer.Lr, it);
             optimizer.SetLr(lr);
             optimizer.ZeroGrad();
+            // the other ranks draw their own dropout / drop-path masks: a stream per (seed, rank, iteration), the same again on resume
+            if (Comm.Rank > 0) Engine.ManualSeed(Datasets.Hash($"rank/{Comm.Rank}/{it}", Config.Seed));
             var output = model.ForwardTrain(batch.Image);
             var (l, terms) = loss.Compute(output.Main, output.Targets(batch.Labels, batch.Samples.Select(s => (byte[]?)s.Valid).ToArray()));
             if (output.Aux is { } aux)
@@ -148,18 +150,17 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             if (done % Config.Run.LogInterval == 0 || done == Config.Run.Iterations)
                 Log(new Dictionary<string, object> { ["iter"] = done, ["lr"] = lr, ["loss"] = value, ["terms"] = terms, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3) });
 
-            bool evalNow = Lead && val is not null && (done % Config.Run.EvalInterval == 0 || done == Config.Run.Iterations);
-            if (evalNow)
+            if (val is not null && (done % Config.Run.EvalInterval == 0 || done == Config.Run.Iterations))
             {
-                last = Evaluator.Evaluate(model, val!, (k, n) => observer?.Evaluating(k, n), Config.Run.Workers);
-                observer?.Evaluated(done, last);
-                double score = Metric(last, bestMetric);
-                Log(new { iter = done, eval = JsonDocument.Parse(last.ToJson()).RootElement, metric = bestMetric, value = score });
-                MetricsReport.Save(last, Path.Combine(WorkDir, "eval"), $"{Config.Name} @ {done}");
+                var m = last = Evaluator.Evaluate(model, val, (k, n) => observer?.Evaluating(k, n), Config.Run.Workers, Comm); // each rank a part, all the sums
+                double score = Metric(m, bestMetric);
+                observer?.Evaluated(done, m);
+                Log(new { iter = done, eval = JsonDocument.Parse(m.ToJson()).RootElement, metric = bestMetric, value = score });
+                if (Lead) MetricsReport.Save(m, Path.Combine(WorkDir, "eval"), $"{Config.Name} @ {done}");
                 if (score > best)
                 {
                     best = score;
-                    Snapshot(done, best).Save(BestPath);
+                    if (Lead) Snapshot(done, best).Save(BestPath);
                     observer?.Message($"best {bestMetric} {score:P2} at iteration {done}: {BestPath}");
                 }
             }

@@ -48,5 +48,32 @@ public static class Communicator
         return 1;
     }
 
+    /// <summary>The ranks of this job on this machine (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE, MPICH's MPI_LOCALNRANKS), or 1.</summary>
+    public static int LocalSize()
+    {
+        foreach (var name in new[] { "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS" })
+            if (int.TryParse(Environment.GetEnvironmentVariable(name), out int n) && n > 0) return n;
+        return 1;
+    }
+
+    /// <summary>
+    /// A rank's default engine threads: the machine's cores shared by its ranks, and no more than this
+    /// process may use (a rank bound to cores by mpirun sees only those), so ranks do not oversubscribe.
+    /// </summary>
+    public static int DefaultThreads() => Math.Max(1, Math.Min(Environment.ProcessorCount, OnlineCpus() / LocalSize()));
+
+    /// <summary>The machine's online CPUs (/sys/devices/system/cpu/online, e.g. "0-15" or "0,2-5"); ProcessorCount where unreadable.</summary>
+    static int OnlineCpus()
+    {
+        try
+        {
+            int n = 0;
+            foreach (var range in File.ReadAllText("/sys/devices/system/cpu/online").Trim().Split(','))
+                n += range.Split('-') is [var a, var b] ? int.Parse(b) - int.Parse(a) + 1 : 1;
+            return n > 0 ? n : Environment.ProcessorCount;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return Environment.ProcessorCount; }
+    }
+
     static ICommunicator Create() => LaunchedSize() > 1 ? Mpi.Initialize() : SingleProcess.Instance;
 }
