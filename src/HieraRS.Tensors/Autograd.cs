@@ -62,7 +62,10 @@ public sealed partial class Tensor
     /// Leaf gradients accumulate into <see cref="Grad"/>; each op's saved tensors are released as soon
     /// as its backward has run, and the graph cannot be traversed again.
     /// </summary>
-    public void Backward(Tensor? grad = null)
+    /// <param name="leafReady">called once for each leaf the graph reaches, as soon as no later op can add to its
+    /// gradient (its <see cref="Grad"/> is then final, or null if nothing reached it), while the rest of the
+    /// backward pass still runs: data-parallel training starts reducing those gradients there.</param>
+    public void Backward(Tensor? grad = null, Action<Tensor>? leafReady = null)
     {
         if (!requiresGrad) throw new InvalidOperationException("Backward() on a tensor that does not require grad");
         if (grad is null)
@@ -74,20 +77,21 @@ public sealed partial class Tensor
             throw new ArgumentException($"gradient shape {ShapeUtil.Format(grad.Shape)} does not match tensor shape {ShapeUtil.Format(shape)}");
 
         using var _ = GradMode.NoGrad();
-        if (GradFn is null) { Accumulate(this, grad, owned: false); return; }
+        if (GradFn is null) { Accumulate(this, grad, owned: false); leafReady?.Invoke(this); return; }
         Profiler.InBackward = true;
-        try { RunBackward(grad); }
+        try { RunBackward(grad, leafReady); }
         finally { Profiler.InBackward = false; Profiler.Mark(); }
     }
 
-    void RunBackward(Tensor grad)
+    void RunBackward(Tensor grad, Action<Tensor>? leafReady)
     {
         var order = TopologicalOrder(GradFn!);
+        var lastUse = leafReady is null ? null : LastUse(order);
         var grads = new Dictionary<Node, (Tensor G, bool Owned)>(ReferenceEqualityComparer.Instance) { [GradFn!] = (grad, false) };
         for (int i = order.Count - 1; i >= 0; i--)
         {
             var node = order[i];
-            if (!grads.Remove(node, out var entry)) { node.Backward = null; continue; }
+            if (!grads.Remove(node, out var entry)) { node.Backward = null; Ready(node, i); continue; }
             long t0 = Profiler.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             var inGrads = node.Backward!(entry.G);
             if (Profiler.Enabled) Profiler.Add(node.Name + " bwd", System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
@@ -112,7 +116,40 @@ public sealed partial class Tensor
                 }
                 else grads[fn] = (g, false);
             }
+            Ready(node, i);
         }
+
+        void Ready(Node node, int i)
+        {
+            if (lastUse is null) return;
+            foreach (var edge in node.Next)
+                if (edge.Leaf is { } leaf && lastUse.TryGetValue(leaf, out int last) && last == i)
+                {
+                    lastUse.Remove(leaf); // once, though this node may send it two gradients
+                    leafReady!(leaf);
+                }
+        }
+    }
+
+    /// <summary>The leaves (tensors that require grad and have no producing op) this tensor's graph reaches.</summary>
+    public IReadOnlySet<Tensor> GraphLeaves()
+    {
+        var leaves = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        if (GradFn is null) { if (requiresGrad) leaves.Add(this); return leaves; }
+        foreach (var node in TopologicalOrder(GradFn))
+            foreach (var edge in node.Next)
+                if (edge.Leaf is { } leaf) leaves.Add(leaf);
+        return leaves;
+    }
+
+    /// <summary>For each leaf, the position in <paramref name="order"/> of the last node (in backward order) that sends it a gradient.</summary>
+    static Dictionary<Tensor, int> LastUse(List<Node> order)
+    {
+        var last = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
+        for (int i = order.Count - 1; i >= 0; i--) // backward runs from the end: the smallest position comes last
+            foreach (var edge in order[i].Next)
+                if (edge.Leaf is { } leaf) last[leaf] = i;
+        return last;
     }
 
     static void CheckShape(Node node, Tensor g, int[] expected)

@@ -15,6 +15,23 @@ public class AutogradTests
     }
 
     [Fact]
+    public void LeavesAreReportedOnceWhenTheirGradientIsFinal()
+    {
+        Tensor Leaf(params float[] v) { var t = Tensor.FromArray(v, v.Length); t.RequiresGrad = true; return t; }
+        var (w1, w2, x) = (Leaf(2f), Leaf(3f), Leaf(5f));
+        // z = (w1 * x) * w2 + w1: w1 gets gradients from the first op (last in backward) and from the sum;
+        // w2 only from the outer product, so it is final before w1's first op runs
+        var z = (w1 * x * w2 + w1).Sum();
+        var seen = new List<(Tensor Leaf, float Grad)>();
+        z.Backward(leafReady: t => seen.Add((t, t.Grad!.Item())));
+        Assert.Equal(3, seen.Count);
+        Assert.Equal(3, seen.Select(s => s.Leaf).Distinct(ReferenceEqualityComparer.Instance).Count());
+        foreach (var (leaf, grad) in seen) Assert.Equal(leaf.Grad!.Item(), grad); // final when reported
+        Assert.Equal(16f, w1.Grad!.Item()); // x * w2 + 1
+        Assert.True(seen.FindIndex(s => ReferenceEquals(s.Leaf, w2)) < seen.FindIndex(s => ReferenceEquals(s.Leaf, w1)), "w2 is final before w1");
+    }
+
+    [Fact]
     public void ReusedTensorGetsSummedGradient()
     {
         var x = Tensor.FromArray([2f], 1);

@@ -140,8 +140,7 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             float value = MeanOverRanks(l.Item(), terms);
             if (!float.IsFinite(value))
                 throw new InvalidOperationException($"iteration {it + 1}: the loss is {value} (learning rate {lr:G3}); lower the learning rate or check the data's normalisation");
-            l.Backward();
-            averager.Average();
+            averager.Backward(l); // gradients averaged over the ranks while the backward pass runs
             if (Config.Optimizer.ClipGrad > 0) GradClip.ClipGradNorm(model.Parameters(), Config.Optimizer.ClipGrad);
             optimizer.Step();
             trained++;

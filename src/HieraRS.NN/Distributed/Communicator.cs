@@ -12,11 +12,34 @@ public interface ICommunicator
     void AllReduceSum(Span<float> values);
     /// <inheritdoc cref="AllReduceSum(Span{float})"/>
     void AllReduceSum(Span<double> values);
+    /// <summary>
+    /// Starts summing the first <paramref name="count"/> of <paramref name="values"/> over all ranks, in place,
+    /// and returns at once: the values are the sums once the returned reduction has completed, and must not
+    /// be touched before. Collectives started and called still count in one order, the same on every rank.
+    /// </summary>
+    IPendingReduction StartAllReduceSum(float[] values, int count);
     /// <summary>Copies <paramref name="values"/> of rank <paramref name="root"/> to every rank.</summary>
     void Broadcast(Span<float> values, int root = 0);
     void Barrier();
     /// <summary>Ends every rank of the job with <paramref name="code"/> (a rank that cannot go on must not leave the others waiting).</summary>
     void Abort(int code);
+}
+
+/// <summary>A reduction started by <see cref="ICommunicator.StartAllReduceSum"/>.</summary>
+public interface IPendingReduction
+{
+    /// <summary>Lets the reduction progress; true once it has completed.</summary>
+    bool Test();
+    /// <summary>Blocks until it has completed.</summary>
+    void Wait();
+}
+
+/// <summary>A reduction that was complete when it was started.</summary>
+public sealed class CompletedReduction : IPendingReduction
+{
+    public static readonly CompletedReduction Instance = new();
+    public bool Test() => true;
+    public void Wait() { }
 }
 
 /// <summary>One process alone: the collectives are identities.</summary>
@@ -27,6 +50,7 @@ public sealed class SingleProcess : ICommunicator
     public int Size => 1;
     public void AllReduceSum(Span<float> values) { }
     public void AllReduceSum(Span<double> values) { }
+    public IPendingReduction StartAllReduceSum(float[] values, int count) => CompletedReduction.Instance;
     public void Broadcast(Span<float> values, int root = 0) { }
     public void Barrier() { }
     public void Abort(int code) => Environment.Exit(code);

@@ -70,6 +70,45 @@ sealed unsafe partial class Mpi : ICommunicator
         fixed (double* p = values) Check(MPI_Allreduce(InPlace, p, values.Length, @double, sum, world), "MPI_Allreduce");
     }
 
+    public IPendingReduction StartAllReduceSum(float[] values, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, values.Length);
+        var pin = GCHandle.Alloc(values, GCHandleType.Pinned); // MPI writes into it until the request completes
+        IntPtr request;
+        int code = MPI_Iallreduce(InPlace, (void*)pin.AddrOfPinnedObject(), count, @float, sum, world, &request);
+        if (code != 0) { pin.Free(); Check(code, "MPI_Iallreduce"); }
+        return new Request(pin, request);
+    }
+
+    /// <summary>An MPI_Request (Open MPI: a pointer) and the pin of its buffer, released when it completes.</summary>
+    sealed class Request(GCHandle pin, IntPtr request) : IPendingReduction
+    {
+        IntPtr request = request;
+        bool done;
+
+        public bool Test()
+        {
+            if (done) return true;
+            int flag;
+            IntPtr r = request;
+            Check(MPI_Test(&r, &flag, null), "MPI_Test");
+            request = r;
+            if (flag != 0) Complete();
+            return done;
+        }
+
+        public void Wait()
+        {
+            if (done) return;
+            IntPtr r = request;
+            Check(MPI_Wait(&r, null), "MPI_Wait"); // null: Open MPI's MPI_STATUS_IGNORE
+            request = r;
+            Complete();
+        }
+
+        void Complete() { done = true; pin.Free(); }
+    }
+
     public void Broadcast(Span<float> values, int root = 0)
     {
         fixed (float* p = values) Check(MPI_Bcast(p, values.Length, @float, root, world), "MPI_Bcast");
@@ -85,6 +124,9 @@ sealed unsafe partial class Mpi : ICommunicator
     [LibraryImport(Lib)] private static partial int MPI_Comm_rank(IntPtr comm, int* rank);
     [LibraryImport(Lib)] private static partial int MPI_Comm_size(IntPtr comm, int* size);
     [LibraryImport(Lib)] private static partial int MPI_Allreduce(IntPtr send, void* recv, int count, IntPtr type, IntPtr op, IntPtr comm);
+    [LibraryImport(Lib)] private static partial int MPI_Iallreduce(IntPtr send, void* recv, int count, IntPtr type, IntPtr op, IntPtr comm, IntPtr* request);
+    [LibraryImport(Lib)] private static partial int MPI_Test(IntPtr* request, int* flag, void* status);
+    [LibraryImport(Lib)] private static partial int MPI_Wait(IntPtr* request, void* status);
     [LibraryImport(Lib)] private static partial int MPI_Bcast(void* buffer, int count, IntPtr type, int root, IntPtr comm);
     [LibraryImport(Lib)] private static partial int MPI_Barrier(IntPtr comm);
     [LibraryImport(Lib)] private static partial int MPI_Abort(IntPtr comm, int code);
