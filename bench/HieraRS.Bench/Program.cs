@@ -140,6 +140,7 @@ public static class Program
             times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
         }
         times.Sort();
+        if (Profiler.Enabled) Console.Error.WriteLine(Profiler.Report()); // HIERARS_PROFILE=1: where the time went, per op
         Console.WriteLine(JsonSerializer.Serialize(new { @case = name, seconds = times[times.Count / 2], peak_rss_mb = MemoryPressure.PeakResidentMegabytes() }));
         return 0;
     }

@@ -115,6 +115,43 @@ public class MpiTrainingTests
         Assert.True(step > 10 * Tolerance, $"2 steps moved the weights by only {step:G3}");
     }
 
+    [MpiFact]
+    public void TwoRanksTransferWhatOneProcessTransfers()
+    {
+        string dir = SharedData.TempDir(), source = Path.Combine(dir, "source.yaml"), target = Path.Combine(dir, "target.yaml");
+        File.WriteAllText(source, """
+            name: source
+            seed: 1
+            data:
+              train: {type: synthetic, hierarchy: mm5b, count: 4, size: 64, seed: 1}
+              batch_size: 2
+            model: {backbone: resnet18, head: uper, channels: 8, dropout: 0}
+            train: {iterations: 2, checkpoint_interval: 2}
+            """);
+        Train(1, source, Path.Combine(dir, "src"));
+        // TransLU (CDKS + CDSA) onto another tree: the frozen source branch, pseudo-labels and gates under data parallelism
+        File.WriteAllText(target, $$"""
+            name: target
+            seed: 2
+            data:
+              train: {type: synthetic, hierarchy: crop10m, count: 8, size: 64, seed: 5}
+              batch_size: 4
+            model: {mode: bidirectional_residual, dropout: 0, sync_bn: true}
+            optimizer: {type: sgd, lr: 0.002, momentum: 0.9}
+            train: {iterations: 3, checkpoint_interval: 3, log_interval: 1}
+            transfer:
+              source: {{Path.Combine(dir, "src", "latest.safetensors")}}
+              method: translu
+            """);
+        string one = Path.Combine(dir, "one"), two = Path.Combine(dir, "two");
+        Run(1, $"transfer --config {target} --work-dir {one}");
+        Run(2, $"transfer --config {target} --work-dir {two}");
+        Assert.Equal(Losses(one), Losses(two), (p, q) => Math.Abs(p - q) < 1e-4 * Math.Abs(p));
+        Assert.Equal(3, Losses(two).Length);
+        double d = MaxDifference(Path.Combine(one, "latest.safetensors"), Path.Combine(two, "latest.safetensors"));
+        Assert.True(d < Tolerance, $"2-rank vs 1-process transfer: weights differ by up to {d:G3}");
+    }
+
     [Fact]
     public void RanksSharingAMachineShareItsCoresByDefault()
     {

@@ -24,7 +24,8 @@ public enum LossKind
 /// The training loss of a hierarchical (or flat) head. Cross-entropies ignore 255 and divide the sum
 /// by all pixels (MMSegmentation); L_HPC is the mean over pixels whose labels form a valid path of
 /// -log P(path), P the softmax over valid paths of the joint scores (0 when no pixel qualifies).
-/// Logits are upsampled bilinearly (align_corners = false) to the label size first.
+/// Logits are upsampled bilinearly (align_corners = false) to the label size first. Under data
+/// parallelism (<see cref="GlobalCount"/>) the means over valid pixels use the global batch's count.
 /// </summary>
 public sealed class HierarchicalLoss
 {
@@ -35,14 +36,17 @@ public sealed class HierarchicalLoss
     readonly Tensor?[] classWeights;
 
     readonly TreeMinLoss? treeMin;
+    readonly GlobalCount? counts;
 
     /// <param name="alpha">L_HPC weight (Hsc); for TreeMin, the loss weight (1 or 5).</param>
     /// <param name="gamma">TreeMin's focal exponent (0: plain).</param>
+    /// <param name="counts">the data-parallel processes' pixel counts (null: one process).</param>
     public HierarchicalLoss(ClassHierarchy tree, LossKind kind = LossKind.Hsc, double alpha = 2.0, double[]? levelWeights = null, Tensor?[]? classWeights = null,
-        double gamma = 0.0)
+        double gamma = 0.0, GlobalCount? counts = null)
     {
         Hierarchy = tree; Kind = kind; Alpha = alpha;
-        if (kind == LossKind.TreeMin) treeMin = new TreeMinLoss(tree, alpha, gamma);
+        this.counts = counts;
+        if (kind == LossKind.TreeMin) treeMin = new TreeMinLoss(tree, alpha, gamma, counts);
         if (levelWeights is not null && levelWeights.Length != tree.Depth)
             throw new ArgumentException($"{levelWeights.Length} level weights for a tree of {Plural.Of(tree.Depth, "level")}");
         this.levelWeights = levelWeights ?? (kind == LossKind.ClassCountCe
@@ -93,8 +97,12 @@ public sealed class HierarchicalLoss
     public Tensor Hpc(Tensor[] logits, IntTensor[] labels)
     {
         var target = PathScores.Targets(Hierarchy, labels);
-        if (!target.Data.Any(t => t >= 0)) return Tensor.Scalar(0f);
+        int valid = target.Data.Count(t => t >= 0);
+        double divisor = counts?.Divisors(valid)[0] ?? valid; // asked on every process, whatever its own count
+        if (divisor == 0) return Tensor.Scalar(0f);
         // -log P(t_gt) = cross-entropy over the path scores (log_softmax(s) = s - logsumexp s)
-        return F.CrossEntropy(PathScores.Compute(Hierarchy, logits), target, ignoreIndex: -1, reduction: Reduction.Mean);
+        var scores = PathScores.Compute(Hierarchy, logits);
+        return counts is null ? F.CrossEntropy(scores, target, ignoreIndex: -1, reduction: Reduction.Mean)
+            : F.CrossEntropy(scores, target, ignoreIndex: -1, reduction: Reduction.Sum) * (float)(1 / divisor);
     }
 }

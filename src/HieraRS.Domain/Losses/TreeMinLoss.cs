@@ -10,9 +10,10 @@ namespace HieraRS.Domain.Losses;
 /// cross-entropy on the constrained scores against the one-hot labels of every level. Per level, the
 /// sum over classes is averaged over labelled pixels; the levels are summed; <see cref="Gamma"/> &gt; 0
 /// gives the focal form, (1 - p_t)^gamma weighting; <see cref="Weight"/> scales the whole (x1 or x5).
-/// Multi-parent classes take the minimum over all their ancestors.
+/// Multi-parent classes take the minimum over all their ancestors. Under data parallelism the labelled
+/// pixels are counted over the global batch (<see cref="GlobalCount"/>).
 /// </summary>
-public sealed class TreeMinLoss(ClassHierarchy tree, double weight = 1.0, double gamma = 0.0)
+public sealed class TreeMinLoss(ClassHierarchy tree, double weight = 1.0, double gamma = 0.0, GlobalCount? counts = null)
 {
     public ClassHierarchy Hierarchy { get; } = tree;
     public double Weight { get; } = weight;
@@ -53,9 +54,12 @@ public sealed class TreeMinLoss(ClassHierarchy tree, double weight = 1.0, double
             up[l] = Tensor.Cat(perClass, 1);
         }
         Tensor? total = null;
+        var hot = Enumerable.Range(0, depth).Select(l => OneHot(labels[l], Hierarchy.Levels[l].Count)).ToArray();
+        var divisors = counts?.Divisors(hot.Select(h => (double)h.Count).ToArray()) ?? hot.Select(h => (double)h.Count).ToArray();
         for (int l = 0; l < depth; l++)
         {
-            var (target, valid, count) = OneHot(labels[l], Hierarchy.Levels[l].Count);
+            var (target, valid, _) = hot[l];
+            double count = divisors[l];
             if (count == 0) continue;
             var pos = down[l].Clamp(1e-6f, 1f).Log();            // log of the constrained positive score
             var neg = (1f - up[l]).Clamp(1e-6f, 1f).Log();        // log of one minus the constrained negative score
@@ -66,7 +70,7 @@ public sealed class TreeMinLoss(ClassHierarchy tree, double weight = 1.0, double
                 term = target * (1f - down[l]).Clamp(0f, 1f).Pow(g) * pos + (1f - target) * up[l].Clamp(0f, 1f).Pow(g) * neg;
             }
             else term = target * pos + (1f - target) * neg;
-            var level = -(term * valid).Sum() / count;
+            var level = -(term * valid).Sum() / (float)count;
             total = total is null ? level : total + level;
         }
         return (total ?? Tensor.Scalar(0f)) * (float)Weight;

@@ -86,7 +86,8 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
                 throw new ArgumentException($"loss.class_weights of level {l + 1} has {Plural.Of(w.Length, "value")}; the level has {Plural.Of(tree.Levels[l].Count, "class")}");
         var weights = Config.ClassWeights.Length == 0 ? null
             : Config.ClassWeights.Select(w => w is null ? null : Tensor.FromArray(w.Select(v => (float)v).ToArray(), w.Length)).ToArray();
-        var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha, classWeights: weights, gamma: Config.Gamma);
+        var loss = new HierarchicalLoss(tree, Config.Loss, Config.Alpha, classWeights: weights, gamma: Config.Gamma,
+            counts: Comm.Size > 1 ? new GlobalCount(Comm.AllReduceSum, Comm.Size) : null); // means over valid pixels: the global batch's
         var auxLoss = new HierarchicalLoss(tree, LossKind.Flat);
         long start = 0;
         double best = double.NegativeInfinity;
