@@ -27,6 +27,8 @@ ensure libopenblas0-pthread libopenblas0
 ensure libgdal32 libgdal34t64 libgdal34 libgdal36 libgdal35
 ensure libopenmpi3t64 libopenmpi3 # data-parallel training (mpirun); without it, training runs in one process
 ensure openmpi-bin
+ensure libmpich12 # MPICH, the other MPI: its launcher (mpiexec.mpich) works too; mpirun stays Open MPI's
+ensure mpich
 
 dotnet build HieraRS.slnx -c Release -nologo -v quiet -clp:ErrorsOnly
 bash scripts/install-launcher.sh

@@ -14,6 +14,15 @@ public sealed class MpiFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A test that needs MPICH's launcher <c>mpiexec.mpich</c> (scripts/setup.sh installs mpich); skipped, with why, where it is missing.</summary>
+public sealed class MpichFactAttribute : FactAttribute
+{
+    public MpichFactAttribute()
+    {
+        if (MpiTrainingTests.MpichRun is null) Skip = "mpiexec.mpich not found on the PATH: install MPICH (sudo apt-get install mpich libmpich12, as scripts/setup.sh does) to run the MPICH test";
+    }
+}
+
 /// <summary>
 /// Data-parallel training (issue 15, part 1) for real: `mpirun -np 2 hierars train` on this machine against
 /// one process with the same global batch. The config uses sync_bn (batch-norm statistics of the global
@@ -24,8 +33,12 @@ public sealed class MpiFactAttribute : FactAttribute
 /// </summary>
 public class MpiTrainingTests
 {
-    public static readonly string? MpiRun = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
-        .Select(d => Path.Combine(d, "mpirun")).FirstOrDefault(File.Exists);
+    /// <summary>Open MPI's launcher (by its own name where MPICH is installed beside it), else whatever mpirun is.</summary>
+    public static readonly string? MpiRun = OnPath("mpirun.openmpi") ?? OnPath("mpirun");
+    public static readonly string? MpichRun = OnPath("mpiexec.mpich");
+
+    static string? OnPath(string name) => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
+        .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
 
     static string Config(int iterations, int checkpointInterval) => $$"""
         name: mpi
@@ -43,24 +56,33 @@ public class MpiTrainingTests
 
     static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "hierars.dll");
 
-    static Process Start(int ranks, string args)
+    static Process Start(int ranks, string args, bool mpich = false, System.Text.StringBuilder? output = null)
     {
         var psi = ranks == 1 ? new ProcessStartInfo("dotnet", $"{Dll} --threads 1 {args}")
+            : mpich ? new ProcessStartInfo(MpichRun!, $"-n {ranks} dotnet {Dll} --threads 1 {args}")
             : new ProcessStartInfo(MpiRun!, $"--allow-run-as-root --oversubscribe -np {ranks} dotnet {Dll} --threads 1 {args}");
         psi.RedirectStandardOutput = psi.RedirectStandardError = true;
-        var p = Process.Start(psi)!;
+        var p = new Process { StartInfo = psi };
+        DataReceivedEventHandler keep = (_, e) => { if (output is not null && e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.OutputDataReceived += keep;
+        p.ErrorDataReceived += keep;
+        p.Start();
         p.BeginOutputReadLine(); // drained, so a full pipe never blocks the ranks
         p.BeginErrorReadLine();
         return p;
     }
 
-    static void Train(int ranks, string config, string workDir, string more = "") => Run(ranks, $"train --config {config} --work-dir {workDir} {more}");
+    static void Train(int ranks, string config, string workDir, string more = "") => _ = Run(ranks, $"train --config {config} --work-dir {workDir} {more}");
 
-    static void Run(int ranks, string args)
+    /// <summary>Runs to the end and returns what the ranks printed.</summary>
+    static string Run(int ranks, string args, bool mpich = false)
     {
-        using var p = Start(ranks, args);
+        var output = new System.Text.StringBuilder();
+        using var p = Start(ranks, args, mpich, output);
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(4)), $"{ranks}-rank '{args}' did not finish in 4 minutes");
-        Assert.Equal(0, p.ExitCode);
+        p.WaitForExit(); // the output handlers have run
+        Assert.True(p.ExitCode == 0, $"{ranks}-rank '{args}' exited with {p.ExitCode}:\n{output}");
+        return output.ToString();
     }
 
     static JsonElement[] Evaluations(string workDir) => File.ReadLines(Path.Combine(workDir, "log.jsonl"))
@@ -87,7 +109,7 @@ public class MpiTrainingTests
         File.WriteAllText(config, Config(4, 2));
         string one = Path.Combine(dir, "one"), two = Path.Combine(dir, "two"), mixed = Path.Combine(dir, "mixed"), init = Path.Combine(dir, "init");
         Train(1, config, one);
-        Train(2, config, two);
+        Assert.Contains("on each of 2 ranks (MPI)", Run(2, $"train --config {config} --work-dir {two}")); // one job, not 2 lone processes
         Train(2, config, mixed, "--stop-after 2"); // 2 ranks, then resumed by 1 process
         Train(1, config, mixed, "--resume");
 
@@ -150,6 +172,21 @@ public class MpiTrainingTests
         Assert.Equal(3, Losses(two).Length);
         double d = MaxDifference(Path.Combine(one, "latest.safetensors"), Path.Combine(two, "latest.safetensors"));
         Assert.True(d < Tolerance, $"2-rank vs 1-process transfer: weights differ by up to {d:G3}");
+    }
+
+    [MpichFact]
+    public void TwoMpichRanksTrainWhatOneProcessTrains()
+    {
+        // MPICH passes int handles where Open MPI passes addresses: the same run through the other ABI
+        string dir = SharedData.TempDir(), config = Path.Combine(dir, "mpi.yaml");
+        File.WriteAllText(config, Config(2, 2));
+        string one = Path.Combine(dir, "one"), two = Path.Combine(dir, "two");
+        Train(1, config, one);
+        string said = Run(2, $"train --config {config} --work-dir {two}", mpich: true);
+        Assert.Contains("on each of 2 ranks (MPI)", said); // one job of 2 ranks, not 2 processes each training alone
+        Assert.Equal(Losses(one), Losses(two), (p, q) => Math.Abs(p - q) < 1e-4 * Math.Abs(p));
+        double d = MaxDifference(Path.Combine(one, "latest.safetensors"), Path.Combine(two, "latest.safetensors"));
+        Assert.True(d < Tolerance, $"2 MPICH ranks vs 1 process: weights differ by up to {d:G3}");
     }
 
     [Fact]
