@@ -32,4 +32,23 @@ public class WeightsCommandTests
         Assert.Contains("'posix.system'", evil.Err);
         Assert.False(File.Exists(Path.Combine(dir, "e.safetensors")));
     }
+
+    [Fact]
+    public void ShowsEachTensorWithItsStatistics()
+    {
+        string file = Path.Combine(SharedData.TempDir(), "w.safetensors");
+        var sd = new StateDict();
+        sd.Add("gate.gamma", HieraRS.Tensors.Tensor.FromArray([-1f, 3f], 2)); // mean 1, std 2, mean |x| 2
+        sd.Add("conv.weight", HieraRS.Tensors.Tensor.Ones(2, 1, 1, 1));
+        SafeTensors.Save(file, sd, new Dictionary<string, string>());
+        var r = CliRun.Of("weights", "show", "--input", file, "--match", "gamma$");
+        Assert.Equal(0, r.Code);
+        var line = r.Out.Split('\n').Single(l => l.StartsWith("gate.gamma"));
+        Assert.Equal(["gate.gamma", "F32", "[2]", "1", "2", "-1", "3", "2"], line.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.DoesNotContain("conv.weight", r.Out);
+        Assert.Contains("1 of 2 tensors, 2 values", r.Out);
+        var none = CliRun.Of("weights", "show", "--input", file, "--match", "^nothing");
+        Assert.Equal(1, none.Code);
+        Assert.Contains("no tensor matches '^nothing' (it holds 2)", none.Err);
+    }
 }
