@@ -119,4 +119,22 @@ public class PretrainedConfigTests
         var bad = Config($"{{backbone: resnet18, head: fcn, channels: 8, pretrained: {{file: {pt}, bands: [0, 1]}}}}", 4);
         Assert.Contains("names 2 bands, the data has 4", Assert.Throws<ArgumentException>(() => bad.Model.Pretrained!.LoadInto(Build(bad, 4), 4)).Message);
     }
+
+    [Fact]
+    public void BandsCanNameTheWeightsChannels()
+    {
+        // GaoFen-2 multispectral files hold blue, green, red, NIR: the ImageNet ResNet-18 names its channels (blue, green, red)
+        var c = Config("{backbone: resnet18_imagenet, head: fcn, channels: 8, pretrained: {file: imagenet, bands: [blue, green, red, mean]}}", 4);
+        Assert.Equal([0, 1, 2, -1], c.Model.Pretrained!.Bands!);
+        var n = c.Model.Pretrained.ExpectedNormalization(4)!;
+        Assert.Equal([103.0626f, 115.9029f, 123.1516f], n.Mean.Take(3), (a, b) => Math.Abs(a - b) < 1e-3); // each band its own channel's mean
+        // a file's channels are named by the config; an unknown name is an error naming the file's channels
+        string pt = Path.Combine(AppContext.BaseDirectory, "fixtures", "import", "torchvision_resnet18_stem.pt");
+        var f = Config($"{{backbone: resnet18, head: fcn, channels: 8, pretrained: {{file: {pt}, channels: [red, green, blue], bands: [blue, green, red, 0]}}}}", 4);
+        Assert.Equal([2, 1, 0, 0], f.Model.Pretrained!.Bands!);
+        var e = Assert.ThrowsAny<Exception>(() => Config($"{{backbone: resnet18, head: fcn, channels: 8, pretrained: {{file: {pt}, channels: [red, green, blue], bands: [nir]}}}}", 1));
+        Assert.Contains("'nir' is neither a channel index, 'mean' nor one of the file's channels (red, green, blue)", e.Message);
+        var unnamed = Assert.ThrowsAny<Exception>(() => Config($"{{backbone: resnet18, head: fcn, channels: 8, pretrained: {{file: {pt}, bands: [red]}}}}", 1));
+        Assert.Contains("channels: [red, green, blue]", unnamed.Message);
+    }
 }

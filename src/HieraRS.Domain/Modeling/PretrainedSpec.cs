@@ -11,11 +11,13 @@ namespace HieraRS.Domain.Modeling;
 /// A config's <c>model.pretrained</c>: where a new network's starting weights come from and how they meet
 /// it. <c>pretrained: FILE</c> (safetensors, torch.save, ONNX) or <c>pretrained: imagenet</c> (the ImageNet
 /// ResNet-18 the build fetches, for backbone <c>resnet18_imagenet</c>), or a mapping
-/// <c>{file, prefix, map, bands, rescale}</c>. Tensors load where names and shapes match, bare backbone
-/// names (torchvision, timm) under <c>backbone.</c>; the first convolution meets the data's bands by
-/// <c>bands</c> (for each data band, the weight channel it takes, or <c>mean</c>; default: the file's
-/// channels in order, further bands the mean; ImageNet: RGB data onto its BGR channels) and is scaled by
-/// file channels / bands unless <c>rescale: false</c>. Only training reads it; checkpoints hold the result.
+/// <c>{file, prefix, map, channels, bands, rescale}</c>. Tensors load where names and shapes match, bare
+/// backbone names (torchvision, timm) under <c>backbone.</c>; the first convolution meets the data's bands
+/// by <c>bands</c> (for each data band, the weight channel it takes, by index or by name, or <c>mean</c>;
+/// default: the file's channels in order, further bands the mean; ImageNet: RGB data onto its BGR
+/// channels) and is scaled by file channels / bands unless <c>rescale: false</c>. Channel names are the
+/// file's <c>channels</c> (e.g. <c>[red, green, blue]</c> for torchvision) or, for ImageNet, its own
+/// (blue, green, red). Only training reads it; checkpoints hold the result.
 /// </summary>
 public sealed record PretrainedSpec
 {
@@ -27,6 +29,8 @@ public sealed record PretrainedSpec
     public string? Map { get; init; }
     /// <summary>Per data band, the weight channel it takes (-1: the mean of them); null: the default rule.</summary>
     public int[]? Bands { get; init; }
+    /// <summary>The names of the file's input channels (null: unnamed; ImageNet names its own).</summary>
+    public string[]? Channels { get; init; }
     public bool Rescale { get; init; } = true;
 
     public static PretrainedSpec? Parse(YamlReader r, YamlNode n, string baseDir)
@@ -37,21 +41,31 @@ public sealed record PretrainedSpec
             return v == "none" ? null : new PretrainedSpec { Source = Resolve(v, baseDir) };
         }
         var m = r.Mapping(n, "'pretrained'");
-        r.AllowedKeys(m, "file", "prefix", "map", "bands", "rescale");
+        r.AllowedKeys(m, "file", "prefix", "map", "channels", "bands", "rescale");
         string? map = r.OptionalScalar(m, "map");
         if (map is not null)
             try { WeightSelection.ParseRules(map); }
             catch (ArgumentException e) { throw r.Error(m, $"pretrained.map: {e.Message}"); }
+        string source = Resolve(r.Scalar(m, "file"), baseDir);
+        string[]? channels = r.Node(m, "channels") is { } cn ? r.Strings(cn, "pretrained.channels") : null;
+        string[]? names = channels ?? (source == ImageNet ? PretrainedBackbones.ImageNetResNet18Input.Order : null);
         return new PretrainedSpec
         {
-            Source = Resolve(r.Scalar(m, "file"), baseDir),
+            Source = source,
             Prefix = r.OptionalScalar(m, "prefix"),
             Map = map,
-            Bands = r.Node(m, "bands") is { } b ? r.Strings(b, "pretrained.bands").Select(s => s == "mean" ? -1
-                : int.TryParse(s, out int c) && c >= 0 ? c : throw r.Error(b, $"pretrained.bands: '{s}' is neither a channel index nor 'mean'")).ToArray() : null,
+            Channels = channels,
+            Bands = r.Node(m, "bands") is { } b ? r.Strings(b, "pretrained.bands").Select(v => Channel(v, names) ?? throw r.Error(b,
+                names is null ? $"pretrained.bands: '{v}' is neither a channel index nor 'mean' (to name channels, give the file's: channels: [red, green, blue])"
+                : $"pretrained.bands: '{v}' is neither a channel index, 'mean' nor one of the file's channels ({string.Join(", ", names)})")).ToArray() : null,
             Rescale = r.OptionalBool(m, "rescale", true),
         };
     }
+
+    /// <summary>A data band's weight channel: an index, a channel's name, or 'mean' (-1); null when it is none of them.</summary>
+    static int? Channel(string v, string[]? names) =>
+        v == "mean" ? -1 : int.TryParse(v, out int c) && c >= 0 ? c
+        : names is not null && Array.IndexOf(names, v) is var i and >= 0 ? i : null;
 
     static string Resolve(string v, string baseDir) => v == ImageNet ? v : Path.GetFullPath(Path.Combine(baseDir, v));
 
