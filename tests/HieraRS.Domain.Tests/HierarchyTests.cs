@@ -35,6 +35,21 @@ public class HierarchyTests
     }
 
     [Fact]
+    public void ATruncatedTreeReadsTheSameLabelFilesMappedUp()
+    {
+        // GID-MTL15 label files (GID-15 values) through gid cut to L1 3 -> L2 5: each value becomes its GID-5 class
+        var gid5 = HierarchyLoader.Builtin("gid").Truncate(2);
+        Assert.Equal([3, 5], gid5.ClassCounts);
+        var e = gid5.Encoding;
+        Assert.Equal(1, e.Level);
+        var table = e.ByteTable();
+        Assert.Equal([0, 1, 2, 3, 4], new[] { 0, 4, 8, 10, 12 }.Select(v => (int)table[v])); // industrial, paddy, arbor, natural grassland, river
+        Assert.Equal(ClassHierarchy.NoClass, table[15]);
+        Assert.Equal(-1, table[16]);
+        Assert.Equal(Enumerable.Range(0, 5), gid5.Encodings["gid5"].Values.Values.Order()); // GID-5 files are at L2 already
+    }
+
+    [Fact]
     public void Crop10mHasTheFiveDocumentedPaths()
     {
         var h = HierarchyLoader.Builtin("crop10m");

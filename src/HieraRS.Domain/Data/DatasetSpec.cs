@@ -30,7 +30,7 @@ public sealed record DatasetSpec
     public string Type { get; init; } = "folder";
     /// <summary>Folder the patterns are relative to (absolute once parsed).</summary>
     public string Root { get; init; } = "";
-    /// <summary>Keep only the first this many levels of the tree (labels of finer levels are dropped); 0 = all.</summary>
+    /// <summary>Keep only the first this many levels of the tree (labels of finer levels are mapped up to them); 0 = all.</summary>
     public int Levels { get; init; }
     /// <summary>Built-in hierarchy name or file; empty = the kind's default.</summary>
     public string Hierarchy { get; init; } = "";

@@ -152,17 +152,26 @@ public sealed class ClassHierarchy
 
     /// <summary>
     /// The tree's first <paramref name="depth"/> levels (the same name: its classes are the same), with the
-    /// encodings and source correspondences that stay within them; a default encoding of a dropped level
-    /// becomes the identity of the new finest level.
+    /// source correspondences that stay within them. The label files do not change with the tree, so an
+    /// encoding of a dropped level maps each value up to its class's ancestor at the new finest level
+    /// (GID-15 label files read as GID-5), and a value whose ancestor there depends on the branch becomes
+    /// unlabelled.
     /// </summary>
     public ClassHierarchy Truncate(int depth)
     {
         if (depth < 1 || depth > Depth) throw new ArgumentException($"hierarchy '{Name}' has {Plural.Of(Depth, "level")}; cannot keep {depth}");
         if (depth == Depth) return this;
-        var keep = Encodings.Values.Where(e => e.Level < depth).ToList();
-        var def = keep.FirstOrDefault(e => e.Name == DefaultEncoding);
-        return new ClassHierarchy(Name, $"{Description} (levels 1-{depth})", Levels.Take(depth).ToList(), def,
-            Sources.Where(s => s.Level < depth).ToList(), keep.Where(e => e.Name != DefaultEncoding));
+        var encodings = Encodings.Values.Select(e => e.Level < depth ? e : MappedUp(e, depth - 1)).ToList();
+        return new ClassHierarchy(Name, $"{Description} (levels 1-{depth})", Levels.Take(depth).ToList(), encodings.FirstOrDefault(e => e.Name == DefaultEncoding),
+            Sources.Where(s => s.Level < depth).ToList(), encodings.Where(e => e.Name != DefaultEncoding));
+    }
+
+    LabelEncoding MappedUp(LabelEncoding e, int level)
+    {
+        var up = AncestorMap(e.Level, level);
+        var values = e.Values.Where(kv => up[kv.Value] >= 0).ToDictionary(kv => kv.Key, kv => up[kv.Value]);
+        var unlabelled = e.Unlabelled.Concat(e.Values.Where(kv => up[kv.Value] < 0).Select(kv => kv.Key)).ToHashSet();
+        return e with { Level = level, Values = values, Unlabelled = unlabelled };
     }
     public int[] ClassCounts => Levels.Select(l => l.Count).ToArray();
 
