@@ -189,6 +189,11 @@ public class TransferTrainingTests(TransferFixture f) : IClassFixture<TransferFi
         // the target branch started from the source and moved; the injector gates left zero
         Assert.NotEqual(source.Model.StateDict()["backbone.layer1.0.conv1.weight"].ToArray(), sd["backbone.layer1.0.conv1.weight"].ToArray());
         Assert.Contains(sd["cdks.injectors.0.gamma"].ToArray(), v => v != 0);
+        // the log follows the gates: each injector's mean |g_ca| as the checkpoint holds it, the fusions' a_k, b_k
+        var logged = File.ReadLines(Path.Combine(dir, "log.jsonl")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Last(e => e.TryGetProperty("model", out _)).GetProperty("model");
+        Assert.Equal(sd["cdks.injectors.0.gamma"].ToArray().Average(v => Math.Abs(v)), logged.GetProperty("g_ca0").GetSingle(), 1e-6);
+        Assert.Equal(sd["cdks.fusions.3.b"].Item(), logged.GetProperty("b3").GetSingle());
         Assert.Equal(1, model.Alignment.Tables[1].Count(t => t == 1)); // mm5b cropland -> crop10m cropland, alone
         Assert.NotNull(r.LastEval);
         // a transferred checkpoint predicts by itself: same logits as the trained model after a reload

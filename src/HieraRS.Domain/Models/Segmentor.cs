@@ -61,6 +61,8 @@ public abstract class SegmentationModel : Module
     public abstract TrainingOutput ForwardTrain(Tensor x);
     /// <summary>Per-level logits upsampled bilinearly to the input size (method.md §2.4).</summary>
     public abstract Tensor[] Predict(Tensor x);
+    /// <summary>Numbers about the model's state worth following while it trains (logged with the loss); none by default.</summary>
+    public virtual IReadOnlyDictionary<string, float> Diagnostics() => new Dictionary<string, float>();
 }
 
 /// <summary>

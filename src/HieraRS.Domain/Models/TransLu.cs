@@ -129,6 +129,9 @@ public sealed class BranchFusion : Module
     public static int Groups(int channels) => Enumerable.Range(1, 32).Reverse().First(g => channels % g == 0);
 
     public Tensor Forward(Tensor target, Tensor source) => a * normTarget.Forward(target).Relu() + b * normSource.Forward(source).Relu();
+
+    /// <summary>The weights of the target's and the source's features.</summary>
+    public (float A, float B) Weights => (a.Item(), b.Item());
 }
 
 /// <summary>
@@ -364,6 +367,21 @@ public sealed class TransLuModel : SegmentationModel
     }
 
     public override Tensor[] Predict(Tensor x) => Run(x).Main.Select(z => F.Interpolate(z, x.Size(2), x.Size(3))).ToArray();
+
+    /// <summary>How much the target branch draws on the source: each injector's mean |g_ca| and |g_ffn| (0 at the start), each fusion's a_k and b_k (1 at the start).</summary>
+    public override IReadOnlyDictionary<string, float> Diagnostics()
+    {
+        var d = new Dictionary<string, float>();
+        if (cdks is null) return d;
+        static float MeanAbs(Tensor t) { var s = t.Contiguous().Span; float sum = 0; foreach (var v in s) sum += Math.Abs(v); return sum / s.Length; }
+        for (int k = 0; k < cdks.Injectors.Count; k++)
+        {
+            var inj = (Injector)cdks.Injectors[k];
+            (d[$"g_ca{k}"], d[$"g_ffn{k}"]) = (MeanAbs(inj.Gamma), MeanAbs(inj.FfnGamma));
+        }
+        for (int k = 0; k < cdks.Fusions.Count; k++) (d[$"a{k}"], d[$"b{k}"]) = ((BranchFusion)cdks.Fusions[k]).Weights;
+        return d;
+    }
 }
 
 /// <summary>

@@ -148,7 +148,11 @@ public sealed class Trainer(ExperimentConfig config, string workDir)
             long done = it + 1;
             observer?.Step(done, Config.Run.Iterations, value, terms, lr);
             if (done % Config.Run.LogInterval == 0 || done == Config.Run.Iterations)
-                Log(new Dictionary<string, object> { ["iter"] = done, ["lr"] = lr, ["loss"] = value, ["terms"] = terms, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3) });
+            {
+                var entry = new Dictionary<string, object> { ["iter"] = done, ["lr"] = lr, ["loss"] = value, ["terms"] = terms, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3) };
+                if (model.Diagnostics() is { Count: > 0 } diagnostics) entry["model"] = diagnostics; // e.g. TransLU's gates
+                Log(entry);
+            }
 
             if (val is not null && (done % Config.Run.EvalInterval == 0 || done == Config.Run.Iterations))
             {
