@@ -27,6 +27,7 @@ public sealed class GradientAverager
     public GradientAverager(ICommunicator comm, IReadOnlyList<Tensor> parameters, int bucketFloats = BucketFloats)
     {
         this.comm = comm;
+        if (comm.Size == 1) return; // one process averages nothing: no buckets (they would hold a copy of every parameter)
         var current = new List<Tensor>();
         int fill = 0;
         foreach (var p in parameters.Reverse())
