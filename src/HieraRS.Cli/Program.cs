@@ -58,7 +58,7 @@ public static class Program
         info.SetAction(pr =>
         {
             Console.WriteLine($"hierars {typeof(Program).Assembly.GetName().Version}, .NET {Environment.Version}, {Plural.Of(Environment.ProcessorCount, "core")}");
-            Console.WriteLine($"engine threads: {Engine.Threads}; GEMM backend: {Engine.Backend}");
+            Console.WriteLine($"engine threads: {Engine.Threads}; GEMMs: {Engine.GemmDescription}");
             return 0;
         });
         root.Subcommands.Add(info);

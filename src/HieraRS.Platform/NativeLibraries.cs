@@ -17,6 +17,9 @@ public static class NativeLibraries
     static readonly Dictionary<string, IntPtr> Loaded = new();
     static readonly HashSet<Assembly> Registered = new();
 
+    // every native library loads through here, and GDAL links OpenBLAS too: its kernels are named first
+    static NativeLibraries() => OpenBlasKernels.Prepare();
+
     /// <summary>Declares <paramref name="library"/> and resolves <paramref name="assembly"/>'s imports of its name through it (idempotent).</summary>
     public static void Register(Assembly assembly, NativeLibraryInfo library)
     {

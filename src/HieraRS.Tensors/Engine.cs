@@ -40,6 +40,7 @@ public static class Engine
             {
                 backend = GemmBackend.OpenBlas;
                 OpenBlas.openblas_set_num_threads(threads);
+                WarnOnSlowKernels();
             }
             else
             {
@@ -58,6 +59,23 @@ public static class Engine
             backend = value;
             if (value == GemmBackend.OpenBlas) OpenBlas.openblas_set_num_threads(threads);
         }
+    }
+
+    /// <summary>What runs the GEMMs: the library and, for OpenBLAS, the kernels it chose.</summary>
+    public static string GemmDescription => Backend == GemmBackend.OpenBlas
+        ? $"OpenBLAS, {OpenBlas.CoreName} kernels ({OpenBlas.Config})" : "managed SIMD kernel";
+
+    /// <summary>OpenBLAS kernels that use AVX2 and FMA (or AVX-512).</summary>
+    static readonly string[] VectorKernels = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "Excavator"];
+
+    /// <summary>SSE-era kernels on an AVX2 CPU run GEMMs 3-5x slower (see <see cref="OpenBlasKernels"/>): say so, and how to fix it.</summary>
+    static void WarnOnSlowKernels()
+    {
+        var cpu = CpuFeatures.Current;
+        string core = OpenBlas.CoreName;
+        if (!cpu.Avx2 || !cpu.Fma || VectorKernels.Contains(core, StringComparer.OrdinalIgnoreCase)) return;
+        Console.Error.WriteLine($"warning: OpenBLAS runs its {core} kernels on a CPU with AVX2{(cpu.Avx512 ? " and AVX-512" : "")}, "
+            + $"3-5x slower; set {OpenBlasKernels.Variable}={OpenBlasKernels.Choose(cpu) ?? "Haswell"}");
     }
 
     /// <summary>

@@ -28,4 +28,16 @@ internal static unsafe partial class OpenBlas
 
     [LibraryImport(Lib)]
     public static partial int openblas_get_num_threads();
+
+    [LibraryImport(Lib)]
+    private static partial byte* openblas_get_corename();
+
+    [LibraryImport(Lib)]
+    private static partial byte* openblas_get_config();
+
+    /// <summary>The kernels OpenBLAS chose ("SkylakeX", "Haswell", "Prescott", ...).</summary>
+    public static string CoreName => Marshal.PtrToStringUTF8((IntPtr)openblas_get_corename()) ?? "?";
+
+    /// <summary>Its build: version, architecture options, kernels, thread limit.</summary>
+    public static string Config => Marshal.PtrToStringUTF8((IntPtr)openblas_get_config())?.Trim() ?? "?";
 }
