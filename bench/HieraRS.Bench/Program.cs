@@ -230,7 +230,7 @@ public static class Program
                 var tree = HierarchyLoader.Builtin("mm5b");
                 var backbone = new ResNet(18, 4);
                 var model = new Segmentor(backbone, new UPerHead(backbone.OutChannels, 64, tree.ClassCounts));
-                model.Eval();
+                model.Inference(); // as predict holds it: batch norms folded, weights transformed once
                 var x = R(1, 4, 512, 512);
                 if (name == "demo-window") return () => { using var _ = GradMode.NoGrad(); model.Predict(x); };
                 var ck = new Checkpoint { Model = model, Spec = new ModelSpec(), Hierarchy = tree, Normalization = Normalization.Identity(4) };

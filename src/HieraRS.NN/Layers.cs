@@ -23,6 +23,48 @@ public sealed class Conv2d : Module
     }
 
     public override Tensor Forward(Tensor x) => F.Conv2d(x, Weight, Bias, Stride, Padding, Dilation, Groups);
+
+    /// <summary>
+    /// This convolution, then <paramref name="norm"/> (if any) and a ReLU (if <paramref name="relu"/>). In an
+    /// inference scope with gradients off they run as one <see cref="FrozenConv2d"/>: the batch norm's
+    /// running statistics folded into the weights and bias (as torch.nn.utils.fuse_conv_bn_eval), kept until the scope ends.
+    /// </summary>
+    public Tensor Forward(Tensor x, BatchNorm2d? norm, bool relu)
+    {
+        if (InInference && !GradMode.Enabled && norm is not { Training: true })
+        {
+            if (frozen is null || frozenNorm != norm) (frozen, frozenNorm) = (Fold(norm), norm);
+            return frozen.Forward(x, relu);
+        }
+        var y = Forward(x);
+        if (norm is not null) y = norm.Forward(y);
+        return relu ? y.Relu() : y;
+    }
+
+    FrozenConv2d? frozen;
+    BatchNorm2d? frozenNorm;
+
+    protected override void DropInferenceState() => (frozen, frozenNorm) = (null, null);
+
+    /// <summary>W' = W s, b' = (b - mean) s + beta, s = gamma / sqrt(var + eps), per output channel.</summary>
+    FrozenConv2d Fold(BatchNorm2d? norm)
+    {
+        float[]? bias = Bias?.Contiguous().ToArray();
+        if (norm is null) return new FrozenConv2d(Weight, bias, Stride, Padding, Dilation, Groups);
+        if (norm.RunningMean is null || norm.RunningVar is null) throw new InvalidOperationException("batch norm without running statistics cannot be folded");
+        var (mean, var) = (norm.RunningMean.Contiguous().ToArray(), norm.RunningVar.Contiguous().ToArray());
+        float[]? gamma = norm.Weight?.Contiguous().ToArray(), beta = norm.Bias?.Contiguous().ToArray();
+        var w = Weight.Contiguous().ToArray();
+        int per = w.Length / OutChannels;
+        var folded = new float[OutChannels];
+        for (int o = 0; o < OutChannels; o++)
+        {
+            float scale = (gamma?[o] ?? 1f) / MathF.Sqrt(var[o] + norm.Eps);
+            for (int i = o * per; i < (o + 1) * per; i++) w[i] *= scale;
+            folded[o] = ((bias?[o] ?? 0f) - mean[o]) * scale + (beta?[o] ?? 0f);
+        }
+        return new FrozenConv2d(Tensor.FromArray(w, Weight.Shape.ToArray()), folded, Stride, Padding, Dilation, Groups);
+    }
 }
 
 public sealed class Linear : Module

@@ -98,8 +98,41 @@ public abstract class Module
     void SetTraining(bool on)
     {
         Training = on && !Frozen;
+        if (Training) SetInference(false); // training changes the weights
         foreach (var (_, m) in children) m.SetTraining(Training);
     }
+
+    /// <summary>In an inference scope (<see cref="Inference"/>): the weights stay as they are until it ends.</summary>
+    protected bool InInference { get; private set; }
+
+    /// <summary>
+    /// Inference with weights that do not change until the returned scope ends (scene prediction):
+    /// eval mode, and layers may keep derived forms of their weights (a convolution with its batch norm
+    /// folded in, its Winograd transform). Training, loading weights or the end of the scope drops them.
+    /// </summary>
+    public IDisposable Inference()
+    {
+        Eval();
+        foreach (var (_, m) in NamedModules()) m.SetInference(true);
+        return new InferenceScope(this);
+    }
+
+    sealed class InferenceScope(Module module) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var (_, m) in module.NamedModules()) m.SetInference(false);
+        }
+    }
+
+    void SetInference(bool on)
+    {
+        if (InInference && !on) DropInferenceState();
+        InInference = on;
+    }
+
+    /// <summary>Forgets what was derived from the weights for inference (they may change now).</summary>
+    protected virtual void DropInferenceState() { }
 
     /// <summary>
     /// Freezes the module for good: eval mode whatever its parent's mode (batch-norm statistics and
@@ -152,6 +185,7 @@ public abstract class Module
                 throw new InvalidDataException($"state dict entry '{k}' has shape {ShapeUtil.Format(src.Shape)}, the model expects {ShapeUtil.Format(dst.Shape)}");
             dst.CopyFrom(src);
         }
+        RefreshInferenceState();
         return new LoadResult(missing, unexpected);
     }
 
@@ -170,7 +204,14 @@ public abstract class Module
                 dst.CopyFrom(v);
                 n++;
             }
+        RefreshInferenceState();
         return n;
+    }
+
+    /// <summary>New weights: what inference derived from the old ones goes.</summary>
+    void RefreshInferenceState()
+    {
+        foreach (var (_, m) in NamedModules()) m.DropInferenceState();
     }
 
     public long ParameterCount() => Parameters().Sum(p => (long)p.Numel);

@@ -18,7 +18,7 @@ public static class NativeLibraries
     static readonly HashSet<Assembly> Registered = new();
 
     // every native library loads through here, and GDAL links OpenBLAS too: its kernels are named first
-    static NativeLibraries() => OpenBlasKernels.Prepare();
+    static NativeLibraries() => OpenBlasEnvironment.Prepare();
 
     /// <summary>Declares <paramref name="library"/> and resolves <paramref name="assembly"/>'s imports of its name through it (idempotent).</summary>
     public static void Register(Assembly assembly, NativeLibraryInfo library)

@@ -68,14 +68,14 @@ public static class Engine
     /// <summary>OpenBLAS kernels that use AVX2 and FMA (or AVX-512).</summary>
     static readonly string[] VectorKernels = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "Excavator"];
 
-    /// <summary>SSE-era kernels on an AVX2 CPU run GEMMs 3-5x slower (see <see cref="OpenBlasKernels"/>): say so, and how to fix it.</summary>
+    /// <summary>SSE-era kernels on an AVX2 CPU run GEMMs 3-5x slower (see <see cref="OpenBlasEnvironment"/>): say so, and how to fix it.</summary>
     static void WarnOnSlowKernels()
     {
         var cpu = CpuFeatures.Current;
         string core = OpenBlas.CoreName;
         if (!cpu.Avx2 || !cpu.Fma || VectorKernels.Contains(core, StringComparer.OrdinalIgnoreCase)) return;
         Console.Error.WriteLine($"warning: OpenBLAS runs its {core} kernels on a CPU with AVX2{(cpu.Avx512 ? " and AVX-512" : "")}, "
-            + $"3-5x slower; set {OpenBlasKernels.Variable}={OpenBlasKernels.Choose(cpu) ?? "Haswell"}");
+            + $"3-5x slower; set {OpenBlasEnvironment.Variable}={OpenBlasEnvironment.Choose(cpu) ?? "Haswell"}");
     }
 
     /// <summary>

@@ -15,7 +15,7 @@ public class NativeLibrariesTests
     }
 }
 
-public class OpenBlasKernelsTests
+public class OpenBlasEnvironmentTests
 {
     [Theory]
     [InlineData("GenuineIntel", true, true, true, "SkylakeX")]   // Sapphire / Emerald Rapids, which 0.3.21 does not know
@@ -24,14 +24,14 @@ public class OpenBlasKernelsTests
     [InlineData("AuthenticAMD", true, true, false, null)]        // Zen 1-3: OpenBLAS's own tuning
     [InlineData("GenuineIntel", false, false, false, null)]      // no AVX2: nothing better to name
     public void KernelsAreNamedFromTheCpusFeatures(string vendor, bool avx2, bool fma, bool avx512, string? core) =>
-        Assert.Equal(core, OpenBlasKernels.Choose(new CpuFeatures(vendor, avx2, fma, avx512)));
+        Assert.Equal(core, OpenBlasEnvironment.Choose(new CpuFeatures(vendor, avx2, fma, avx512)));
 
     [Fact]
     public void OpenBlasRunsVectorKernelsOnAVectorCpu()
     {
         Assert.Equal(GemmBackend.OpenBlas, Engine.Backend);
         var cpu = CpuFeatures.Current;
-        if (!cpu.Avx2 || !cpu.Fma || Environment.GetEnvironmentVariable(OpenBlasKernels.Variable) is { Length: > 0 }) return; // nothing to check: no AVX2, or the user chose
+        if (!cpu.Avx2 || !cpu.Fma || Environment.GetEnvironmentVariable(OpenBlasEnvironment.Variable) is { Length: > 0 }) return; // nothing to check: no AVX2, or the user chose
         // 0.3.21 falls back to its SSE3 Prescott kernels on CPUs it does not know (4.5x slower GEMMs)
         Assert.DoesNotContain("Prescott", Engine.GemmDescription);
         Assert.Matches(cpu.Avx512 ? "SkylakeX|Cooperlake|SapphireRapids" : "Haswell|Zen|Excavator|SkylakeX", Engine.GemmDescription);

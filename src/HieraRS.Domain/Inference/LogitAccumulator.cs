@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using HieraRS.Tensors;
 
 namespace HieraRS.Domain.Inference;
@@ -62,28 +63,29 @@ sealed class LogitAccumulator(int[] logitCounts, int window, int maxWidth)
     /// </summary>
     public void Add(float[][] logits, int b, WindowPlacement at, byte[] valid)
     {
-        int px = window * window, ch0 = 0, sw = Width, dx = at.Dx, q0 = Math.Max(0, -dx), q1 = Math.Min(at.Width, sw - dx);
+        int px = window * window, sw = Width, dx = at.Dx, q0 = Math.Max(0, -dx), q1 = Math.Min(at.Width, sw - dx), n = q1 - q0;
+        if (n <= 0) return;
         float[] wx = at.WeightsX, wy = at.WeightsY;
         used = Math.Max(used, at.Height);
-        for (int l = 0; l < logits.Length; l++)
-        {
-            int kl = logitCounts[l];
-            for (int c = 0; c < kl; c++)
-            {
-                var src = logits[l].AsSpan((b * kl + c) * px, px);
-                var dst = acc.AsSpan((ch0 + c) * window * sw, window * sw);
-                for (int r = 0; r < at.Height; r++)
-                {
-                    float wr = wy[r];
-                    for (int q = q0; q < q1; q++)
-                        if (valid[r * window + q] != 0) dst[r * sw + dx + q] += wr * wx[q] * src[r * window + q];
-                }
-            }
-            ch0 += kl;
-        }
+        var wrow = n <= 4096 ? stackalloc float[n] : new float[n];
         for (int r = 0; r < at.Height; r++)
-            for (int q = q0; q < q1; q++)
-                if (valid[r * window + q] != 0) wsum[r * sw + dx + q] += wy[r] * wx[q];
+        {
+            // one row's pixel weights serve every channel; a row with nodata takes the masked loop, so no value is read there
+            bool whole = valid.AsSpan(r * window + q0, n).IndexOf((byte)0) < 0;
+            TensorPrimitives.Multiply(wx.AsSpan(q0, n), wy[r], wrow);
+            int ch = 0;
+            for (int l = 0; l < logits.Length; l++)
+                for (int c = 0; c < logitCounts[l]; c++, ch++)
+                {
+                    var src = logits[l].AsSpan((b * logitCounts[l] + c) * px + r * window + q0, n);
+                    var dst = acc.AsSpan(ch * window * sw + r * sw + dx + q0, n);
+                    if (whole) TensorPrimitives.MultiplyAdd(src, wrow, dst, dst);
+                    else for (int q = 0; q < n; q++) if (valid[r * window + q0 + q] != 0) dst[q] += wrow[q] * src[q];
+                }
+            var ws = wsum.AsSpan(r * sw + dx + q0, n);
+            if (whole) TensorPrimitives.Add(ws, wrow, ws);
+            else for (int q = 0; q < n; q++) if (valid[r * window + q0 + q] != 0) ws[q] += wrow[q];
+        }
     }
 
     /// <summary>The weight sums of scene rows [from, from + rows): positive where the scene holds data.</summary>
@@ -94,6 +96,7 @@ sealed class LogitAccumulator(int[] logitCounts, int window, int maxWidth)
     {
         int n = rows * Width, off = (from - RowBase) * Width, ch0 = 0;
         var weight = wsum.AsSpan(off, n);
+        bool empty = n > 0 && !(TensorPrimitives.Min(weight) > 0); // pixels without data: 0, not 0 / 0
         var logits = new Tensor[logitCounts.Length];
         for (int l = 0; l < logitCounts.Length; l++)
         {
@@ -101,7 +104,9 @@ sealed class LogitAccumulator(int[] logitCounts, int window, int maxWidth)
             for (int c = 0; c < logitCounts[l]; c++)
             {
                 var a = acc.AsSpan((ch0 + c) * window * Width + off, n);
-                for (int i = 0; i < n; i++) t[c * n + i] = weight[i] > 0 ? a[i] / weight[i] : 0f;
+                var dst = t.AsSpan(c * n, n);
+                TensorPrimitives.Divide(a, weight, dst);
+                if (empty) for (int i = 0; i < n; i++) if (!(weight[i] > 0)) dst[i] = 0f;
             }
             logits[l] = Tensor.FromArray(t, 1, logitCounts[l], rows, Width);
             ch0 += logitCounts[l];

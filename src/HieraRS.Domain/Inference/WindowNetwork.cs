@@ -14,7 +14,7 @@ public sealed class NativeWindowModel : IWindowModel
     public NativeWindowModel(Checkpoint checkpoint)
     {
         ck = checkpoint;
-        ck.Model.Eval();
+        ck.Model.Inference(); // the weights stay fixed from here: convolutions run with their batch norms folded in
     }
 
     public ClassHierarchy Hierarchy => ck.Hierarchy;

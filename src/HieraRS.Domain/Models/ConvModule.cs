@@ -20,10 +20,5 @@ public sealed class ConvModule : Module
         this.relu = relu;
     }
 
-    public override Tensor Forward(Tensor x)
-    {
-        x = Conv.Forward(x);
-        if (Bn is not null) x = Bn.Forward(x);
-        return relu ? x.Relu() : x;
-    }
+    public override Tensor Forward(Tensor x) => Conv.Forward(x, Bn, relu);
 }

@@ -25,10 +25,30 @@ public sealed class BasicBlock : Module
 
     public override Tensor Forward(Tensor x)
     {
-        var identity = downsample is null ? x : downsample.Forward(x);
-        var y = bn1.Forward(conv1.Forward(x)).Relu();
-        y = bn2.Forward(conv2.Forward(y));
+        var identity = Shortcut.Of(downsample, x);
+        var y = conv1.Forward(x, bn1, relu: true);
+        y = conv2.Forward(y, bn2, relu: false);
         return (y + identity).Relu();
+    }
+}
+
+/// <summary>The layers of a residual unit's shortcut or a deep stem, Sequential(conv, bn[, relu], ...) as torchvision names them, run through <see cref="Conv2d.Forward(Tensor, BatchNorm2d?, bool)"/>.</summary>
+static class Shortcut
+{
+    public static Tensor Of(Sequential? downsample, Tensor x) => downsample is null ? x : ConvNormRelu(downsample, x);
+
+    public static Tensor ConvNormRelu(Sequential layers, Tensor x)
+    {
+        for (int i = 0; i < layers.Count;)
+        {
+            if (layers[i] is not Conv2d conv) { x = layers[i++].Forward(x); continue; }
+            var norm = i + 1 < layers.Count ? layers[i + 1] as BatchNorm2d : null;
+            int next = i + 1 + (norm is null ? 0 : 1);
+            bool relu = next < layers.Count && layers[next] is ReLU;
+            x = conv.Forward(x, norm, relu);
+            i = next + (relu ? 1 : 0);
+        }
+        return x;
     }
 }
 
@@ -56,10 +76,10 @@ public sealed class Bottleneck : Module
 
     public override Tensor Forward(Tensor x)
     {
-        var identity = downsample is null ? x : downsample.Forward(x);
-        var y = bn1.Forward(conv1.Forward(x)).Relu();
-        y = bn2.Forward(conv2.Forward(y)).Relu();
-        y = bn3.Forward(conv3.Forward(y));
+        var identity = Shortcut.Of(downsample, x);
+        var y = conv1.Forward(x, bn1, relu: true);
+        y = conv2.Forward(y, bn2, relu: true);
+        y = conv3.Forward(y, bn3, relu: false);
         return (y + identity).Relu();
     }
 }
@@ -143,7 +163,7 @@ public sealed class ResNet : Module, IStagedBackbone
 
     public Tensor[] ForwardFeatures(Tensor x) => StagedBackbone.Features(this, x);
 
-    public Tensor Stem(Tensor x) => F.MaxPool2d(stem is not null ? stem.Forward(x) : bn1!.Forward(conv1!.Forward(x)).Relu(), 3, 2, 1);
+    public Tensor Stem(Tensor x) => F.MaxPool2d(stem is not null ? Shortcut.ConvNormRelu(stem, x) : conv1!.Forward(x, bn1, relu: true), 3, 2, 1);
 
     /// <summary>The blocks of layer1 ... layer4 (each stage's first block downsamples).</summary>
     public IReadOnlyList<(Module Unit, int Stage, bool Downsampler)> Units => units ??=

@@ -173,9 +173,10 @@ internal static unsafe class ConvKernels
         });
     }
 
-    public static void GemmForward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
+    /// <param name="winograd">the weights' Winograd transform when the caller keeps it (<see cref="FrozenConv2d"/>), else computed here.</param>
+    public static void GemmForward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys, Func<float[]>? winograd = null)
     {
-        if (Winograd.Eligible(g)) Winograd.Forward(g, xs, xo, ws, wo, ys);
+        if (Winograd.Eligible(g)) Winograd.Forward(g, xs, xo, winograd?.Invoke() ?? Winograd.TransformWeights(g, ws, wo), ys);
         else ForwardImages(g, xs, xo, ws, wo, ys, 0, g.N);
     }
 

@@ -16,7 +16,7 @@ internal static unsafe class Winograd
         && g.Ho * g.Wo >= 1024; // on small maps the transforms and small GEMMs cost more than they save (measured)
 
     /// <summary>U[xi, o, c] = (G w[o, c] G^T)[xi], G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]].</summary>
-    static float[] TransformWeights(in ConvGeom g, float[] ws, int wo)
+    public static float[] TransformWeights(in ConvGeom g, float[] ws, int wo)
     {
         int oc = g.O * g.C;
         var u = new float[16 * oc];
@@ -45,8 +45,8 @@ internal static unsafe class Winograd
         return u;
     }
 
-    public static void Forward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys) =>
-        Images(g, xs, xo, TransformWeights(g, ws, wo), ys, 0, g.N);
+    /// <param name="u">the weights' transform (<see cref="TransformWeights"/>).</param>
+    public static void Forward(ConvGeom g, float[] xs, int xo, float[] u, float[] ys) => Images(g, xs, xo, u, ys, 0, g.N);
 
     static void Images(ConvGeom g, float[] xs, int xo, float[] u, float[] ys, int i0, int i1)
     {
