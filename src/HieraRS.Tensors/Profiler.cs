@@ -49,9 +49,9 @@ public static class Profiler
         lock (totals)
         {
             double all = totals.Values.Sum(v => v.Ms);
-            sb.AppendLine($"{"op",-28} {"ms",10} {"calls",7} {"share",6}");
+            sb.AppendLine($"{"op",-44} {"ms",10} {"calls",7} {"share",6}");
             foreach (var (k, (ms, c)) in totals.OrderByDescending(kv => kv.Value.Ms).Take(top))
-                sb.AppendLine($"{k,-28} {ms,10:F1} {c,7} {100 * ms / all,5:F1}%");
+                sb.AppendLine($"{k,-44} {ms,10:F1} {c,7} {100 * ms / all,5:F1}%");
         }
         return sb.ToString();
     }

@@ -10,6 +10,7 @@ namespace HieraRS.Tensors;
 public static class SpanMath
 {
     /// <summary>Even and odd lanes of the 16 floats at p: (p[0], p[2], ..., p[14]) and (p[1], ..., p[15]).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static unsafe (Vector256<float> Even, Vector256<float> Odd) Deinterleave(float* p)
     {
         var a = Avx.LoadVector256(p); var b = Avx.LoadVector256(p + 8);

@@ -20,6 +20,26 @@ public class GemmTests
     }
 
     [Theory]
+    [InlineData(3, 37, 1100, 29)]  // rows past the 4-row kernel, columns past the 32- and 16-wide panels
+    [InlineData(2, 64, 1024, 256)] // a Winograd product at 128 x 128 (rows of B 4 KB apart)
+    [InlineData(4, 5, 7, 3)]       // narrower than a panel: the edge loop only
+    public unsafe void BatchedProductsMatchNaiveProducts(int count, int m, int n, int k)
+    {
+        var g = new Generator(4);
+        long sa = m * k + 3, sb = k * n + 5, sc = m * n + 7; // strides longer than the matrices, as Winograd's padded planes
+        var a = Tensor.Randn([(int)(count * sa)], g).ToArray(); var b = Tensor.Randn([(int)(count * sb)], g).ToArray();
+        var c = Enumerable.Repeat(float.NaN, (int)(count * sc)).ToArray(); // every element must be written
+        fixed (float* pa = a, pb = b, pc = c) BatchedGemm.Run(count, m, n, k, pa, sa, pb, sb, pc, sc);
+        for (int i = 0; i < count; i++)
+        {
+            var expected = Naive(false, false, m, n, k, a[(int)(i * sa)..(int)(i * sa + m * k)], b[(int)(i * sb)..(int)(i * sb + k * n)], 1f, 0f, new float[m * n]);
+            for (int j = 0; j < m * n; j++)
+                Assert.True(Math.Abs(c[i * sc + j] - expected[j]) <= 1e-4f * (1 + Math.Abs(expected[j])), $"product {i}, element {j}: {c[i * sc + j]} vs {expected[j]}");
+            Assert.True(float.IsNaN(c[i * sc + m * n]) || i == count - 1 && sc == m * n, "nothing written past a product");
+        }
+    }
+
+    [Theory]
     [InlineData(GemmBackend.OpenBlas, false, false)]
     [InlineData(GemmBackend.OpenBlas, true, true)]
     [InlineData(GemmBackend.Managed, false, false)]

@@ -6,7 +6,8 @@ namespace HieraRS.Tensors;
 /// A convolution whose weights no longer change (inference), as a deployment runtime holds it: a batch
 /// norm that followed it already folded into the weights and bias by the caller, the weights' Winograd
 /// transform computed once and kept, and the bias and a ReLU applied in one pass over the output, in
-/// place, instead of three passes that each allocate a tensor. Records no gradients.
+/// place, instead of three passes that each allocate a tensor. 3x3 convolutions on maps of 32 x 32 or more
+/// run as Winograd F(4x4, 3x3) (<see cref="Winograd4"/>). Records no gradients.
 /// </summary>
 public sealed class FrozenConv2d
 {
@@ -14,7 +15,7 @@ public sealed class FrozenConv2d
     readonly float[]? bias;
     readonly int outChannels, inPerGroup, groups;
     readonly (int H, int W) kernel, stride, padding, dilation;
-    float[]? winograd;
+    float[]? winograd, winograd4;
 
     /// <param name="weight">[O, C/groups, kh, kw], copied.</param>
     /// <param name="bias">[O], or null.</param>
@@ -38,6 +39,7 @@ public sealed class FrozenConv2d
         var xc = x.Contiguous();
         var y = Tensor.Empty(g.N, g.O, g.Ho, g.Wo);
         if (groups == g.C && g.O == g.C) ConvKernels.DepthwiseForward(g, xc.Storage, xc.Offset, weight, 0, y.Storage);
+        else if (Winograd4.Eligible(g)) Winograd4.Forward(g, xc.Storage, xc.Offset, winograd4 ??= Winograd4.TransformWeights(g, weight, 0), y.Storage);
         else ConvKernels.GemmForward(g, xc.Storage, xc.Offset, weight, 0, y.Storage, () => winograd ??= Winograd.TransformWeights(g, weight, 0));
         if (bias is not null || relu) BiasRelu(y.Storage, g.N, g.Ho * g.Wo, relu);
         if (Profiler.Enabled) Profiler.Forward($"frozen conv2d {g.Kh}x{g.Kw}/{g.Sh} {g.C}->{g.O}@{g.H}" + (relu ? " +relu" : ""));

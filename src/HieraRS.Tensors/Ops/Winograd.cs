@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -207,6 +208,7 @@ internal static unsafe class Winograd
         d[xi * plane] = a; d[(xi + 1) * plane] = a + b; d[(xi + 2) * plane] = a - b; d[(xi + 3) * plane] = -b;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void GradCols8(float* d, long plane, int xi, Vector256<float> a, Vector256<float> b)
     {
         Avx.Store(d + xi * plane, a); Avx.Store(d + (xi + 1) * plane, a + b);
@@ -270,6 +272,7 @@ internal static unsafe class Winograd
 
 
     /// <summary>Column transform (d B) of one patch row for eight tiles: lanes are tiles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) RowTimesB(float* p)
     {
         var (d0, d1) = SpanMath.Deinterleave(p);     // columns 0 and 1 of each tile
@@ -343,6 +346,7 @@ internal static unsafe class Winograd
     }
 
     /// <summary>Writes (a0, b0, a1, b1, ..., a7, b7) at p.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void StoreInterleaved(float* p, Vector256<float> a, Vector256<float> b)
     {
         var lo = Avx.UnpackLow(a, b);  // a0 b0 a1 b1 | a4 b4 a5 b5
