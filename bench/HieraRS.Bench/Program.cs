@@ -226,9 +226,9 @@ public static class Program
             }
             case "frozen-conv":
             {
-                // one inference convolution as scene prediction runs it (FROZEN="C O H", default 64 64 128)
-                var d = (Environment.GetEnvironmentVariable("FROZEN") ?? "64 64 128").Split(' ').Select(int.Parse).ToArray();
-                var conv = new FrozenConv2d(R(d[1], d[0], 3, 3), null, (1, 1), (1, 1), (1, 1), 1);
+                // one inference convolution as scene prediction runs it (FROZEN="C O H [kernel stride]", default 64 64 128 3 1)
+                var d = (Environment.GetEnvironmentVariable("FROZEN") ?? "64 64 128").Split(' ').Select(int.Parse).Concat([3, 1]).ToArray();
+                var conv = new FrozenConv2d(R(d[1], d[0], d[3], d[3]), null, (d[4], d[4]), (d[3] / 2, d[3] / 2), (1, 1), 1);
                 var x = R(1, d[0], d[2], d[2]);
                 return () => conv.Forward(x, relu: true);
             }

@@ -41,7 +41,7 @@ public class InferenceFoldingTests
 
     static float MaxAbs(Tensor a) => a.Contiguous().ToArray().Max(MathF.Abs);
 
-    public static TheoryData<string> Cases => new() { "3x3 winograd", "3x3 winograd 64 channels", "3x3 stride 2", "7x7 stem", "1x1 with bias", "depthwise 3x3", "dilated 3x3 no norm" };
+    public static TheoryData<string> Cases => new() { "3x3 winograd", "3x3 winograd 64 channels", "3x3 stride 2", "7x7 stem", "1x1 with bias", "depthwise 3x3", "dilated 3x3 no norm", "1x1 stride 2", "3x3 18 channels small map" };
 
     static (Conv2d Conv, bool Norm, bool Relu, int[] Input) Case(string name) => name switch
     {
@@ -52,6 +52,8 @@ public class InferenceFoldingTests
         "1x1 with bias" => (new Conv2d(24, 8, 1), true, true, [2, 24, 20, 20]),
         "depthwise 3x3" => (new Conv2d(16, 16, 3, padding: 1, groups: 16), true, false, [1, 16, 24, 24]),
         "dilated 3x3 no norm" => (new Conv2d(8, 12, 3, padding: 2, dilation: 2), false, true, [1, 8, 40, 40]),
+        "1x1 stride 2" => (new Conv2d(16, 24, 1, stride: 2, bias: false), true, false, [2, 16, 31, 29]),
+        "3x3 18 channels small map" => (new Conv2d(16, 18, 3, padding: 1), false, false, [1, 16, 20, 23]),
         _ => throw new ArgumentException(name),
     };
 

@@ -1,0 +1,122 @@
+using System.Runtime.Intrinsics;
+
+namespace HieraRS.Tensors;
+
+/// <summary>
+/// A dense convolution as one GEMM, weights [O x C kh kw] times the im2col matrix [C kh kw x Ho Wo], whose
+/// im2col columns are built a panel (16 or 32 output pixels) at a time into a cache-resident buffer and
+/// consumed there by <see cref="BatchedGemm"/>'s kernels, instead of written whole to memory and read
+/// back (51 MB for the 7x7 stem of a 512 x 512 window). Strided convolutions read the input through its
+/// column phases (even and odd columns apart), so every panel row is a contiguous copy. For inference
+/// (<see cref="FrozenConv2d"/>), where the weights fit in cache: the stem, strided and 1x1 convolutions.
+/// </summary>
+internal static unsafe class ImplicitGemm
+{
+    /// <summary>Dense, at least 4 output channels (the kernel's rows), weights within 2 MB (kept in cache across panels), column stride 1 or 2.</summary>
+    public static bool Eligible(in ConvGeom g) => g.Groups == 1 && g.O >= 4 && (long)g.O * g.K * sizeof(float) <= (2L << 20) && g.Sw <= 2;
+
+    static int Width => BatchedGemm.PanelWidth;
+
+    [ThreadStatic] static float[]? panel, edge;
+
+    public static void Forward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
+    {
+        int p = g.Ho * g.Wo, width = Width, panels = (p + width - 1) / width;
+        // column phases: phase f of row r holds columns f, f + sw, f + 2 sw, ... of the input row
+        int phaseW = (g.W + g.Sw - 1) / g.Sw;
+        float[] phased = g.Sw == 1 ? xs : Phases(g, xs, xo, phaseW);
+        int po = g.Sw == 1 ? xo : 0;
+        try
+        {
+        fixed (float* px = phased, pw = ws, py = ys)
+        {
+            float* x0 = px + po, w0 = pw + wo, y0 = py;
+            Engine.For(g.N * panels, (long)2 * g.O * g.K * width, (q0, q1) =>
+            {
+                int rows = g.K;
+                if (panel is null || panel.Length < rows * width) panel = new float[rows * Math.Max(width, 32)];
+                if (edge is null || edge.Length < g.O * width) edge = new float[g.O * Math.Max(width, 32)];
+                fixed (float* pp = panel, pe = edge)
+                    for (int q = q0; q < q1; q++)
+                    {
+                        int n = q / panels, first = q % panels * width, cols = Math.Min(width, p - first);
+                        Pack(g, x0 + (long)n * g.C * g.H * (g.Sw == 1 ? g.W : phaseW * g.Sw), phaseW, first, cols, pp, width);
+                        float* yn = y0 + (long)n * g.O * p;
+                        if (cols == width) BatchedGemm.Panel(g.O, rows, w0, pp, width, yn + first, p);
+                        else
+                        {
+                            BatchedGemm.Panel(g.O, rows, w0, pp, width, pe, width); // the last, partial panel: through a buffer
+                            for (int o = 0; o < g.O; o++) new ReadOnlySpan<float>(pe + o * width, cols).CopyTo(new Span<float>(yn + (long)o * p + first, cols));
+                        }
+                    }
+            });
+        }
+        }
+        finally
+        {
+            if (phased != xs) Scratch.Return(phased);
+        }
+    }
+
+    /// <summary>Each input row split into its sw column phases, one after the other ([N, C, H, sw, phaseW]).</summary>
+    static float[] Phases(in ConvGeom g, float[] xs, int xo, int phaseW)
+    {
+        int sw = g.Sw, w = g.W, rows = g.N * g.C * g.H;
+        var dst = Scratch.Rent(rows * sw * phaseW);
+        Engine.For(rows, w, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                var src = xs.AsSpan(xo + r * w, w);
+                var d = dst.AsSpan(r * sw * phaseW, sw * phaseW);
+                d.Clear();
+                for (int f = 0; f < sw; f++)
+                {
+                    var ph = d.Slice(f * phaseW, phaseW);
+                    for (int x = f, t = 0; x < w; x += sw, t++) ph[t] = src[x];
+                }
+            }
+        });
+        return dst;
+    }
+
+    /// <summary>
+    /// Panel rows k = (c, i, j) of output pixels [first, first + cols), zero past cols and outside the
+    /// input: row k, pixel (oy, ox) holds x[c, oy sh - ph + i dh, ox sw - pw + j dw].
+    /// </summary>
+    static void Pack(in ConvGeom g, float* x, int phaseW, int first, int cols, float* panel, int width)
+    {
+        int sw = g.Sw, rowLen = sw == 1 ? g.W : phaseW, rowStride = sw == 1 ? g.W : sw * phaseW;
+        if (cols < width) for (int k = 0; k < g.K; k++) new Span<float>(panel + k * width + cols, width - cols).Clear();
+        for (int at = 0; at < cols;)
+        {
+            int pix = first + at, oy = pix / g.Wo, ox0 = pix % g.Wo, len = Math.Min(cols - at, g.Wo - ox0);
+            for (int c = 0, k = 0; c < g.C; c++)
+                for (int i = 0; i < g.Kh; i++)
+                {
+                    int iy = oy * g.Sh - g.Ph + i * g.Dh;
+                    for (int j = 0; j < g.Kw; j++, k++)
+                    {
+                        float* dst = panel + k * width + at;
+                        if ((uint)iy >= (uint)g.H) { new Span<float>(dst, len).Clear(); continue; }
+                        int ix = ox0 * sw - g.Pw + j * g.Dw; // input column of the segment's first pixel
+                        int phase = ((ix % sw) + sw) % sw, start = (ix - phase) / sw; // in its phase row
+                        float* src = x + ((long)c * g.H + iy) * rowStride + phase * rowLen;
+                        Segment(src, rowLen, start, dst, len);
+                    }
+                }
+            at += len;
+        }
+    }
+
+    /// <summary>dst[t] = src[start + t] for t &lt; len, 0 where start + t is outside [0, rowLen).</summary>
+    static void Segment(float* src, int rowLen, int start, float* dst, int len)
+    {
+        int lo = Math.Clamp(-start, 0, len), hi = Math.Clamp(rowLen - start, lo, len);
+        for (int t = 0; t < lo; t++) dst[t] = 0;
+        int t1 = lo;
+        for (; t1 + 8 <= hi; t1 += 8) Vector256.Store(Vector256.Load(src + start + t1), dst + t1);
+        for (; t1 < hi; t1++) dst[t1] = src[start + t1];
+        for (int t = hi; t < len; t++) dst[t] = 0;
+    }
+}
