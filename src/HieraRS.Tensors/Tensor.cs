@@ -167,6 +167,20 @@ public sealed partial class Tensor
     /// <summary>Copy of the elements in row-major order.</summary>
     public float[] ToArray() => Contiguous().Span.ToArray();
 
+    /// <summary>
+    /// The values as one array without copying when the tensor's storage holds exactly them, in order (most
+    /// results of an op); else a copy. The array may be the tensor's own: for data that leaves the engine.
+    /// </summary>
+    public float[] AsArray() => IsContiguous && Offset == 0 && Storage.Length == Numel ? Storage : ToArray();
+
+    /// <summary>A tensor over <paramref name="data"/> itself, not a copy (changes to either show in both).</summary>
+    public static Tensor Wrap(float[] data, params int[] shape)
+    {
+        if (data.Length != ShapeUtil.CheckedNumel(shape))
+            throw new ArgumentException($"{data.Length} values do not fill shape {ShapeUtil.Format(shape)}");
+        return new Tensor(data, (int[])shape.Clone());
+    }
+
     /// <summary>A tensor sharing storage but cut from the graph.</summary>
     public Tensor Detach() => new(Storage, Offset, shape, strides);
 

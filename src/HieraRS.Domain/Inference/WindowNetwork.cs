@@ -27,7 +27,7 @@ public sealed class NativeWindowModel : IWindowModel
     public float[][] Forward(float[] batch, int n, int win)
     {
         using var _ = GradMode.NoGrad();
-        return ck.Model.Predict(Tensor.FromArray(batch, n, Normalization.Bands, win, win)).Select(z => z.Contiguous().ToArray()).ToArray();
+        return ck.Model.Predict(Tensor.Wrap(batch, n, Normalization.Bands, win, win)).Select(z => z.AsArray()).ToArray();
     }
 }
 
@@ -42,16 +42,16 @@ sealed class WindowNetwork(IWindowModel model, int window, string tta)
         int n = windows.Count, px = window * window, bands = model.Normalization.Bands;
         var x = new float[n * bands * px];
         for (int i = 0; i < n; i++) windows[i].Image.CopyTo(x.AsSpan(i * bands * px));
-        var input = Tensor.FromArray(x, n, bands, window, window);
+        var input = Tensor.Wrap(x, n, bands, window, window);
         Tensor[]? sum = null;
         foreach (var v in views)
         {
-            var view = v == (0, false) ? x : Tta.Apply(input, v).Contiguous().ToArray();
-            var outs = model.Forward(view, n, window).Select((s, l) => Tta.Invert(Tensor.FromArray(s, n, model.ClassCounts[l], window, window), v)).ToArray();
+            var view = v == (0, false) ? x : Tta.Apply(input, v).AsArray();
+            var outs = model.Forward(view, n, window).Select((s, l) => Tta.Invert(Tensor.Wrap(s, n, model.ClassCounts[l], window, window), v)).ToArray();
             sum = sum is null ? outs : sum.Zip(outs, (a, b) => a + b).ToArray();
         }
         if (views.Length > 1) sum = sum!.Select(z => z / views.Length).ToArray();
-        var result = sum!.Select(z => z.Contiguous().ToArray()).ToArray();
+        var result = sum!.Select(z => z.AsArray()).ToArray(); // one view: the network's own arrays, no copy
         MemoryPressure.Allocated(result.Sum(r => (long)r.Length * sizeof(float)) + (long)x.Length * sizeof(float) * 2);
         return result;
     }
