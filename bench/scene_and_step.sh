@@ -22,8 +22,9 @@ for run in native:1 native:2 native:4 onnx:1 onnx:4; do
     --window 512 --overlap 64 --batch $b --restart > $log 2>&1
   echo "$e, batch $b: $(grep -E 'Mpx/s' $log | tail -1 | sed 's/^[^:]*: //'); peak $(peak $log)"
 done
-if command -v python3 >/dev/null && python3 -c 'import torch' 2>/dev/null; then
-  /usr/bin/time -v python3 tools/bench_predict_torch.py $ck --size $size > $out/torch.log 2>&1
+py=/usr/bin/python3 # Debian's, where python3-torch installs (a pyenv or venv python3 on PATH lacks it)
+if [ -x $py ] && $py -c 'import torch' 2>/dev/null; then
+  /usr/bin/time -v $py tools/bench_predict_torch.py $ck --size $size > $out/torch.log 2>&1
   echo "PyTorch twin: $(grep '^{' $out/torch.log); peak $(peak $out/torch.log)"
 else echo "PyTorch twin: skipped (apt-get install python3-torch python3-torchvision)"; fi
 rm -rf $out/step1 $out/step2

@@ -133,3 +133,33 @@ public class GoldenOpTests
         Golden.AssertClose(t["extra.running_var"], rv, 1e-4, "running_var");
     }
 }
+
+public class ExtremeAlongADimTests
+{
+    /// <summary>Max / min over channels of an image (inner dim the pixels: the vectorised path and its tail), with ties and NaNs, against the rule itself.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ChannelExtremesTakeTheFirstExtremeAndNaN(bool max)
+    {
+        var g = new Generator(3);
+        int n = 2, c = 5, hw = 37;
+        var x = Tensor.Randn([n * c * hw], g).ToArray();
+        for (int i = 0; i < x.Length; i += 7) x[i] = MathF.Round(x[i]); // ties
+        x[3 * hw + 4] = float.NaN; x[hw + 20] = float.NaN; x[4 * hw + 20] = float.NaN;
+        var (values, idx) = max ? Tensor.FromArray(x, n, c, hw).Max(1) : Tensor.FromArray(x, n, c, hw).Min(1);
+        var v = values.ToArray();
+        for (int b = 0; b < n; b++)
+            for (int p = 0; p < hw; p++)
+            {
+                int best = 0;
+                for (int k = 1; k < c; k++)
+                {
+                    float a = x[(b * c + k) * hw + p], e = x[(b * c + best) * hw + p];
+                    if ((max ? a > e : a < e) || float.IsNaN(a) && !float.IsNaN(e)) best = k;
+                }
+                Assert.Equal(best, idx.Data[b * hw + p]);
+                Assert.Equal(x[(b * c + best) * hw + p], v[b * hw + p]);
+            }
+    }
+}

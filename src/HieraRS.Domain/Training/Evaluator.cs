@@ -25,7 +25,7 @@ public static class Evaluator
         var part = comm.Size == 1 ? data : new DatasetPart(data, comm.Rank, comm.Size);
         var metrics = new HierarchicalMetrics(tree);
         bool was = model.Training;
-        model.Eval();
+        var inference = model.Inference(); // the weights stay as they are during the pass: convolutions run folded
         int done = 0;
         try
         {
@@ -37,7 +37,11 @@ public static class Evaluator
                 progress?.Invoke(++done, part.Count);
             }
         }
-        finally { model.Train(was); }
+        finally
+        {
+            inference.Dispose();
+            model.Train(was);
+        }
         if (comm.Size == 1) return metrics;
         var tallies = metrics.Tallies();
         comm.AllReduceSum(tallies);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace HieraRS.Tensors;
 
@@ -126,7 +127,10 @@ public sealed partial class Tensor
         float[] x = c.Storage, y = r.Storage; long[] ix = idx.Data; int off = c.Offset;
         ForOuterInner(outer, size, inner, (o, i0, i1) =>
         {
-            for (int i = i0; i < i1; i++)
+            int i = i0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; i + 8 <= i1; i += 8) ExtremeOf8(x, off + o * size * inner + i, size, inner, max, y, ix, o * inner + i);
+            for (; i < i1; i++)
             {
                 int b = off + o * size * inner + i;
                 float best = x[b]; int bi = 0;
@@ -149,6 +153,26 @@ public sealed partial class Tensor
             return gi;
         });
         return (res, idx);
+    }
+
+    /// <summary>
+    /// The extreme along the reduced dim of eight adjacent inner positions at once (a reduction over channels
+    /// of an image: the inner dim is the pixels), with the scalar loop's rule: the first extreme, NaN wins.
+    /// </summary>
+    static void ExtremeOf8(float[] x, int b, int size, int inner, bool max, float[] y, long[] ix, int at)
+    {
+        var best = Vector256.Create(x.AsSpan(b, 8));
+        var bi = Vector256<int>.Zero;
+        for (int k = 1; k < size; k++)
+        {
+            var v = Vector256.Create(x.AsSpan(b + k * inner, 8));
+            var better = max ? Vector256.GreaterThan(v, best) : Vector256.LessThan(v, best);
+            better |= ~Vector256.Equals(v, v) & Vector256.Equals(best, best); // v is NaN, best is not
+            best = Vector256.ConditionalSelect(better, v, best);
+            bi = Vector256.ConditionalSelect(better.AsInt32(), Vector256.Create(k), bi);
+        }
+        best.CopyTo(y.AsSpan(at, 8));
+        for (int j = 0; j < 8; j++) ix[at + j] = bi[j];
     }
 
     /// <summary>log(sum(exp(x))) along a dim, computed stably.</summary>
