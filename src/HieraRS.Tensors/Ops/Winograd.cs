@@ -53,8 +53,9 @@ internal static unsafe class Winograd
     {
         int th = (g.Ho + 1) / 2, tw = (g.Wo + 1) / 2, tpi = th * tw;
         int nb = ImagesPerChunk(g, tpi, i1 - i0);
-        var v = Scratch.Rent(16 * g.C * nb * tpi);
-        var m = Scratch.Rent(16 * g.O * nb * tpi);
+        long sv = PlaneStride(g.C, nb * tpi), sm = PlaneStride(g.O, nb * tpi);
+        var v = Scratch.Rent((int)(16 * sv));
+        var m = Scratch.Rent((int)(16 * sm));
         try
         {
             fixed (float* px = xs, pu = u, py = ys, pv = v, pm = m)
@@ -63,13 +64,10 @@ internal static unsafe class Winograd
                 for (int n0 = i0; n0 < i1; n0 += nb)
                 {
                     int cnt = Math.Min(nb, i1 - n0), tiles = cnt * tpi;
-                    InputTransform(g, x0, n0, cnt, v0, tiles, th, tw);
-                    for (int xi = 0; xi < 16; xi++)
-                        Gemm.Run(false, false, g.O, tiles, g.C, 1f,
-                            new ReadOnlySpan<float>(u0 + (long)xi * g.O * g.C, g.O * g.C), g.C,
-                            new ReadOnlySpan<float>(v0 + (long)xi * g.C * tiles, g.C * tiles), tiles, 0f,
-                            new Span<float>(m0 + (long)xi * g.O * tiles, g.O * tiles), tiles);
-                    OutputTransform(g, m0, n0, cnt, y0, tiles, th, tw);
+                    long pv1 = PlaneStride(g.C, tiles), pm1 = PlaneStride(g.O, tiles);
+                    InputTransform(g, x0, n0, cnt, v0, pv1, tiles, th, tw);
+                    BatchedGemm.Run(16, g.O, tiles, g.C, u0, (long)g.O * g.C, v0, pv1, m0, pm1);
+                    OutputTransform(g, m0, pm1, n0, cnt, y0, tiles, th, tw);
                 }
             }
         }
@@ -79,6 +77,9 @@ internal static unsafe class Winograd
             Scratch.Return(m);
         }
     }
+
+    /// <summary>The distance between transformed planes: a cache line past their size, so that the 16 streams of a tile's values do not share one cache set.</summary>
+    static long PlaneStride(int channels, int tiles) => (long)channels * tiles + 16;
 
     /// <summary>Images per chunk: about 1024 tiles per GEMM, transformed buffers bounded to 64 MB each.</summary>
     static int ImagesPerChunk(in ConvGeom g, int tpi, int count)
@@ -125,8 +126,8 @@ internal static unsafe class Winograd
     {
         int th = (g.Ho + 1) / 2, tw = (g.Wo + 1) / 2, tpi = th * tw;
         int nb = ImagesPerChunk(g, tpi, i1 - i0);
-        var v = Scratch.Rent(16 * g.C * nb * tpi);
-        var m = Scratch.Rent(16 * g.O * nb * tpi);
+        var v = Scratch.Rent((int)(16 * PlaneStride(g.C, nb * tpi)));
+        var m = Scratch.Rent((int)(16 * PlaneStride(g.O, nb * tpi)));
         try
         {
             fixed (float* px = xs, pgy = gys, pv = v, pm = m, pu = du)
@@ -135,12 +136,13 @@ internal static unsafe class Winograd
                 for (int n0 = i0; n0 < i1; n0 += nb)
                 {
                     int cnt = Math.Min(nb, i1 - n0), tiles = cnt * tpi;
-                    InputTransform(g, x0, n0, cnt, v0, tiles, th, tw);
-                    GradTransform(g, gy0, n0, cnt, m0, tiles, th, tw);
+                    long pv1 = PlaneStride(g.C, tiles), pm1 = PlaneStride(g.O, tiles);
+                    InputTransform(g, x0, n0, cnt, v0, pv1, tiles, th, tw);
+                    GradTransform(g, gy0, n0, cnt, m0, pm1, tiles, th, tw);
                     for (int xi = 0; xi < 16; xi++)
                         Gemm.Run(false, true, g.O, g.C, tiles, 1f,
-                            new ReadOnlySpan<float>(m0 + (long)xi * g.O * tiles, g.O * tiles), tiles,
-                            new ReadOnlySpan<float>(v0 + (long)xi * g.C * tiles, g.C * tiles), tiles, 1f,
+                            new ReadOnlySpan<float>(m0 + xi * pm1, g.O * tiles), tiles,
+                            new ReadOnlySpan<float>(v0 + xi * pv1, g.C * tiles), tiles, 1f,
                             new Span<float>(u0 + (long)xi * g.O * g.C, g.O * g.C), g.C);
                 }
             }
@@ -156,10 +158,9 @@ internal static unsafe class Winograd
     /// M[xi, o, tile] = (A dy A^T)[xi] for each 2x2 output-gradient tile, A = [[1,0],[1,1],[1,-1],[0,-1]];
     /// planes are copied into a zero-padded 2th x 2tw buffer, then eight tiles go at once with AVX2.
     /// </summary>
-    static void GradTransform(ConvGeom g, float* gy0, int n0, int cnt, float* m, int tiles, int th, int tw)
+    static void GradTransform(ConvGeom g, float* gy0, int n0, int cnt, float* m, long plane, int tiles, int th, int tw)
     {
         int ho = g.Ho, wo = g.Wo, o = g.O, tpi = th * tw, wp = 2 * tw;
-        long plane = (long)o * tiles;
         Engine.For(cnt * o, (long)tpi * 24, (q0, q1) =>
         {
             var pad = new float[2 * th * wp];
@@ -220,11 +221,10 @@ internal static unsafe class Winograd
     /// Each plane is first copied into a zero-padded buffer so every patch load is in bounds; with AVX2,
     /// eight horizontally adjacent tiles are transformed at once (stride-2 loads by deinterleaving).
     /// </summary>
-    static void InputTransform(ConvGeom g, float* x0, int n0, int cnt, float* v, int tiles, int th, int tw)
+    static void InputTransform(ConvGeom g, float* x0, int n0, int cnt, float* v, long plane, int tiles, int th, int tw)
     {
         int h = g.H, w = g.W, ph = g.Ph, pw = g.Pw, c = g.C, tpi = th * tw;
         int hp = 2 * th + 2, wp = 2 * tw + 2;
-        long plane = (long)c * tiles;
         Engine.For(cnt * c, (long)tpi * 48, (q0, q1) =>
         {
             var pad = new float[hp * wp];
@@ -297,10 +297,9 @@ internal static unsafe class Winograd
     /// y = A^T m A for each tile, A^T = [[1,1,1,0],[0,1,-1,-1]], into a padded 2th x 2tw plane whose
     /// valid part is then copied out (outputs past the map edge are dropped).
     /// </summary>
-    static void OutputTransform(ConvGeom g, float* m, int n0, int cnt, float* y0, int tiles, int th, int tw)
+    static void OutputTransform(ConvGeom g, float* m, long plane, int n0, int cnt, float* y0, int tiles, int th, int tw)
     {
         int ho = g.Ho, wo = g.Wo, o = g.O, tpi = th * tw, wp = 2 * tw;
-        long plane = (long)o * tiles;
         Engine.For(cnt * o, (long)tpi * 32, (q0, q1) =>
         {
             var pad = new float[2 * th * wp];
