@@ -26,6 +26,8 @@ public interface IWindowModel
     string Identity { get; }
     /// <summary>Scores of <paramref name="n"/> windows of <paramref name="win"/>² pixels given as [n, bands, win, win].</summary>
     float[][] Forward(float[] batch, int n, int win);
+    /// <summary>Windows per forward pass when the user names none: the fastest measured for the engine (docs/performance.md).</summary>
+    int DefaultBatch { get; }
 }
 
 /// <summary>
@@ -98,6 +100,9 @@ public sealed class OnnxWindowModel : IWindowModel, IDisposable
         }
         return o;
     }
+
+    /// <summary>1: ONNX Runtime gains nothing from batching windows here, and its arena grows with the batch (measured).</summary>
+    public int DefaultBatch => 1;
 
     public float[][] Forward(float[] batch, int n, int win)
     {
