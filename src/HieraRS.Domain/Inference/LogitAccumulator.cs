@@ -58,33 +58,36 @@ sealed class LogitAccumulator(int[] logitCounts, int window, int maxWidth)
     }
 
     /// <summary>
-    /// Adds window <paramref name="b"/> of the batch (logits[l]: [batch, K_l, window, window]), weighted,
-    /// at its valid pixels only, at accumulator row 0.
+    /// Adds a window's scores (or the columns of it a seam left, <see cref="WindowScores.Col0"/> on),
+    /// weighted, at its valid pixels only, at accumulator row 0.
     /// </summary>
-    public void Add(float[][] logits, int b, WindowPlacement at, byte[] valid)
+    public void Add(WindowScores w, WindowPlacement at)
     {
-        int px = window * window, sw = Width, dx = at.Dx, q0 = Math.Max(0, -dx), q1 = Math.Min(at.Width, sw - dx), n = q1 - q0;
+        int sw = Width, dx = at.Dx, q0 = Math.Max(w.Col0, -dx), q1 = Math.Min(at.Width, sw - dx), n = q1 - q0;
         if (n <= 0) return;
+        int stride = w.Width, plane = window * stride, s0 = q0 - w.Col0; // source column of q0
         float[] wx = at.WeightsX, wy = at.WeightsY;
+        byte[] valid = w.Valid;
         used = Math.Max(used, at.Height);
         var wrow = n <= 4096 ? stackalloc float[n] : new float[n];
         for (int r = 0; r < at.Height; r++)
         {
             // one row's pixel weights serve every channel; a row with nodata takes the masked loop, so no value is read there
-            bool whole = valid.AsSpan(r * window + q0, n).IndexOf((byte)0) < 0;
+            var mask = valid.AsSpan(r * stride + s0, n);
+            bool whole = mask.IndexOf((byte)0) < 0;
             TensorPrimitives.Multiply(wx.AsSpan(q0, n), wy[r], wrow);
             int ch = 0;
-            for (int l = 0; l < logits.Length; l++)
+            for (int l = 0; l < w.Levels.Length; l++)
                 for (int c = 0; c < logitCounts[l]; c++, ch++)
                 {
-                    var src = logits[l].AsSpan((b * logitCounts[l] + c) * px + r * window + q0, n);
+                    var src = w.Levels[l].AsSpan((w.Index * logitCounts[l] + c) * plane + r * stride + s0, n);
                     var dst = acc.AsSpan(ch * window * sw + r * sw + dx + q0, n);
                     if (whole) TensorPrimitives.MultiplyAdd(src, wrow, dst, dst);
-                    else for (int q = 0; q < n; q++) if (valid[r * window + q0 + q] != 0) dst[q] += wrow[q] * src[q];
+                    else for (int q = 0; q < n; q++) if (mask[q] != 0) dst[q] += wrow[q] * src[q];
                 }
             var ws = wsum.AsSpan(r * sw + dx + q0, n);
             if (whole) TensorPrimitives.Add(ws, wrow, ws);
-            else for (int q = 0; q < n; q++) if (valid[r * window + q0 + q] != 0) ws[q] += wrow[q];
+            else for (int q = 0; q < n; q++) if (mask[q] != 0) ws[q] += wrow[q];
         }
     }
 

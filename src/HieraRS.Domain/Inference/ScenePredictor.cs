@@ -88,6 +88,7 @@ sealed class SceneRun(StripPlan plan, OutputBands bands, WindowNetwork network, 
 {
     readonly LogitAccumulator acc = new(bands.LogitCounts, plan.Window, plan.StripWidth);
     readonly PartDecoder decoder = new(bands, bands.Count * plan.MaxPartPixels);
+    readonly SeamCache? seams = plan.Strips.Length > 1 ? new SeamCache(store.Dir, bands.LogitCounts, plan.Window) : null;
     long doneWindows, totalWindows;
 
     /// <summary>Windows predicted in this run.</summary>
@@ -122,13 +123,21 @@ sealed class SceneRun(StripPlan plan, OutputBands bands, WindowNetwork network, 
     void Add(WindowBatch batch, RowWork wk, Action<long, long>? progress)
     {
         Skipped += batch.Skipped;
-        if (batch.Windows.Count > 0)
+        // a seam window the strip on the left computed in this run (or one before) is not computed again
+        var left = batch.Windows.Select(w => wk.Strip > 0 ? seams?.Take(wk.Strip, wk.Row, w.Col) : null).ToArray();
+        var compute = batch.Windows.Where((_, b) => left[b] is null).ToList();
+        var logits = compute.Count > 0 ? network.Logits(compute) : null;
+        for (int b = 0, k = 0; b < batch.Windows.Count; b++)
         {
-            var logits = network.Logits(batch.Windows);
-            for (int b = 0; b < batch.Windows.Count; b++)
-                acc.Add(logits, b, plan.Placement(wk.Strip, batch.Windows[b].Col, wk.Row), batch.Windows[b].Valid);
-            Computed += batch.Windows.Count;
+            int col = batch.Windows[b].Col;
+            var at = plan.Placement(wk.Strip, col, wk.Row);
+            if (left[b] is { } slice) { acc.Add(slice, at); continue; }
+            var scores = new WindowScores(logits!, k++, batch.Windows[b].Valid, plan.Window, 0);
+            acc.Add(scores, at);
+            if (seams is not null && plan.ReachesNext(wk.Strip, col))
+                seams.Put(wk.Strip + 1, wk.Row, col, scores, plan.Strips[wk.Strip + 1].X0 - plan.Xs[col]);
         }
+        Computed += compute.Count;
         doneWindows += batch.Count;
         progress?.Invoke(doneWindows, totalWindows);
     }

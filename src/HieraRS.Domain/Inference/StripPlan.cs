@@ -61,6 +61,9 @@ sealed class StripPlan
     public WindowPlacement Placement(int strip, int col, int row) =>
         new(Xs[col] - Strips[strip].X0, Math.Min(Window, Height - Ys[row]), Math.Min(Window, Width - Xs[col]), weightsX[col], weightsY[row]);
 
+    /// <summary>Whether window column <paramref name="col"/> of strip <paramref name="strip"/> reaches into the next strip (a seam window both compute).</summary>
+    public bool ReachesNext(int strip, int col) => strip + 1 < Strips.Length && Xs[col] + Window > Strips[strip + 1].X0;
+
     /// <summary>The first row of windows whose windows reach row <paramref name="row"/>'s part (its sums start there).</summary>
     public int Lead(int row)
     {
