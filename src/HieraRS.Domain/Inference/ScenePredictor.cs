@@ -10,7 +10,7 @@ namespace HieraRS.Domain.Inference;
 /// strips (<see cref="StripPlan"/>) whose accumulators fit <see cref="PredictOptions.AccumulatorBudget"/>;
 /// in each strip, rows of overlapping windows are read (<see cref="WindowReader"/>, on its own thread),
 /// predicted (<see cref="WindowNetwork"/>, with test-time augmentation) and blended by weight
-/// (<see cref="LogitAccumulator"/>); rows no later window touches are decoded (<see cref="PartDecoder"/>)
+/// (<see cref="LogitAccumulator"/>; a window on a strip seam is computed once, <see cref="SeamCache"/>); rows no later window touches are decoded (<see cref="PartDecoder"/>)
 /// and written as a part (<see cref="PartStore"/>: resumable, kill -9 included); the finished parts are
 /// assembled into the output, which appears at its path only when complete, with a colour VRT beside it
 /// (<see cref="SceneAssembler"/>). Windows that hold only nodata are skipped; nodata pixels get 255.

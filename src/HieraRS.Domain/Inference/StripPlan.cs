@@ -10,7 +10,8 @@ readonly record struct WindowPlacement(int Dx, int Height, int Width, float[] We
 /// The window grid of a scene cut into column strips whose accumulators fit the budget. A part (the unit
 /// written and resumed) is a row of windows of a strip: the rows from the row's first window to the next
 /// row's, which no later window touches. Every window of the global grid that touches a strip is
-/// computed for it, so the result does not depend on the strip width.
+/// added to it (a seam window once computed, its right-hand columns left for the next strip by
+/// <see cref="SeamCache"/>), so the result does not depend on the strip width.
 /// </summary>
 sealed class StripPlan
 {
