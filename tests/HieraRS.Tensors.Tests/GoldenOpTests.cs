@@ -163,3 +163,22 @@ public class ExtremeAlongADimTests
             }
     }
 }
+
+public class AddReluTests
+{
+    [Fact]
+    public void AddReluIsTheSumThroughARelu()
+    {
+        var g = new Generator(8);
+        var a = Tensor.Randn([2, 3, 50, 47], g); var b = Tensor.Randn([2, 3, 50, 47], g);
+        Tensor fused;
+        using (GradMode.NoGrad()) fused = a.AddRelu(b);
+        Assert.Equal((a + b).Relu().ToArray(), fused.ToArray()); // the same float operations: equal, not close
+        a.RequiresGrad = true;
+        var y = a.AddRelu(b);
+        Assert.False(y.IsLeaf); // with gradients it records the graph
+        y.Sum().Backward();
+        var sum = (a.Detach() + b).ToArray();
+        Assert.Equal(sum.Select(v => v > 0 ? 1f : 0f).ToArray(), a.Grad!.ToArray());
+    }
+}

@@ -28,7 +28,7 @@ public sealed class BasicBlock : Module
         var identity = Shortcut.Of(downsample, x);
         var y = conv1.Forward(x, bn1, relu: true);
         y = conv2.Forward(y, bn2, relu: false);
-        return (y + identity).Relu();
+        return y.AddRelu(identity);
     }
 }
 
@@ -80,7 +80,7 @@ public sealed class Bottleneck : Module
         var y = conv1.Forward(x, bn1, relu: true);
         y = conv2.Forward(y, bn2, relu: true);
         y = conv3.Forward(y, bn3, relu: false);
-        return (y + identity).Relu();
+        return y.AddRelu(identity);
     }
 }
 

@@ -135,6 +135,32 @@ public sealed partial class Tensor
         return Record(y, "relu", this, g => ReluBackward(g, y.Detach()));
     }
 
+    /// <summary>
+    /// max(this + other, 0), a residual unit's end: without gradients and for tensors of one shape, in one
+    /// pass and one allocation instead of two of each.
+    /// </summary>
+    public Tensor AddRelu(Tensor other)
+    {
+        if (GradMode.Enabled && (requiresGrad || other.requiresGrad || GradFn is not null || other.GradFn is not null) || !ShapeUtil.SameShape(shape, other.shape))
+            return (this + other).Relu();
+        var (a, b) = (Contiguous(), other.Contiguous());
+        var y = Empty(shape);
+        float[] xs = a.Storage, os = b.Storage, ys = y.Storage;
+        int xo = a.Offset, oo = b.Offset;
+        Engine.For(ys.Length, 2, (s0, e) =>
+        {
+            for (int c = s0; c < e; c += 4096) // a chunk at a time, so the second pass reads from cache
+            {
+                int n = Math.Min(4096, e - c);
+                var d = ys.AsSpan(c, n);
+                TensorPrimitives.Add(xs.AsSpan(xo + c, n), os.AsSpan(oo + c, n), d);
+                TensorPrimitives.Max(d, 0f, d);
+            }
+        });
+        if (Profiler.Enabled) Profiler.Forward("add_relu");
+        return y;
+    }
+
     static Tensor ReluBackward(Tensor g, Tensor y)
     {
         var gc = g.Contiguous();
