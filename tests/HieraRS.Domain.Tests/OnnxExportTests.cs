@@ -8,6 +8,7 @@ using HieraRS.Domain.Modeling;
 using HieraRS.Domain.Training;
 using HieraRS.NN;
 using HieraRS.Tensors;
+using HieraRS.Testing;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
@@ -192,7 +193,7 @@ public class OnnxExportTests
     [Fact]
     public void MetadataCarriesDeepnessAndHieraRSKeys()
     {
-        var dir = Directory.CreateTempSubdirectory("hierars-onnx-").FullName;
+        var dir = SharedData.TempDir("hierars-onnx-");
         try
         {
             var spec = new ModelSpec { Channels = 16 };
@@ -278,7 +279,7 @@ public class OnnxWindowModelTests
     [InlineData(BhccmMode.Flat)]
     public void ScoresAreTheNativeLogProbabilities(BhccmMode mode)
     {
-        var dir = Directory.CreateTempSubdirectory("hierars-onnx-").FullName;
+        var dir = SharedData.TempDir("hierars-onnx-");
         try
         {
             using var engine = new Inference.OnnxWindowModel(Export(dir, mode, OnnxOutputs.Both, out var model));
@@ -304,7 +305,7 @@ public class OnnxWindowModelTests
     [Fact]
     public void OtherFilesAreRefusedByName()
     {
-        var dir = Directory.CreateTempSubdirectory("hierars-onnx-").FullName;
+        var dir = SharedData.TempDir("hierars-onnx-");
         try
         {
             var labelsOnly = Export(dir, BhccmMode.BidirectionalResidual, OnnxOutputs.Labels, out _);

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using HieraRS.NN;
 using HieraRS.Tensors;
+using HieraRS.Testing;
 
 namespace HieraRS.NN.Tests;
 
@@ -79,7 +80,7 @@ public class SafeTensorsTests
     [Fact]
     public void SaveReplacesAtomicallyAndLeavesNoTemporaryFile()
     {
-        var dir = Directory.CreateTempSubdirectory().FullName;
+        var dir = SharedData.TempDir();
         var path = Path.Combine(dir, "w.safetensors");
         SafeTensors.Save(path, new Dictionary<string, Tensor> { ["a"] = Tensor.Ones(2) });
         SafeTensors.Save(path, new Dictionary<string, Tensor> { ["a"] = Tensor.Zeros(3) });

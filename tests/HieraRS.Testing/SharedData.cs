@@ -32,6 +32,46 @@ public static class SharedData
         }
     }
 
-    /// <summary>A new empty temporary folder.</summary>
-    public static string TempDir(string prefix = "hierars-test-") => Directory.CreateTempSubdirectory(prefix).FullName;
+    // a full test run writes some GB of scenes, checkpoints and maps, under one folder per test process;
+    // the folders of processes that have ended are removed by the next test process (the runner ends its
+    // test hosts without running their exit handlers, measured), and this one's at its exit when that runs
+    static readonly string root = Path.Combine(Path.GetTempPath(), "hierars-tests");
+    static readonly string mine = Path.Combine(root, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    static SharedData()
+    {
+        RemoveEnded();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Remove(mine);
+    }
+
+    /// <summary>A new empty temporary folder, removed with everything in it once the test process has ended (HIERARS_KEEP_TEST_DIRS=1 keeps them).</summary>
+    public static string TempDir(string prefix = "hierars-test-")
+    {
+        Directory.CreateDirectory(mine);
+        string dir = Path.Combine(mine, prefix + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    static void RemoveEnded()
+    {
+        if (!Directory.Exists(root)) return;
+        foreach (var dir in Directory.EnumerateDirectories(root))
+            if (int.TryParse(Path.GetFileName(dir), out int pid) && pid != Environment.ProcessId && !Alive(pid)) Remove(dir);
+    }
+
+    static bool Alive(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    static void Remove(string dir)
+    {
+        if (Environment.GetEnvironmentVariable("HIERARS_KEEP_TEST_DIRS") == "1") return;
+        try { Directory.Delete(dir, recursive: true); }
+        catch (IOException) { } // a file still held: left for a later run
+        catch (UnauthorizedAccessException) { }
+    }
 }
