@@ -1,4 +1,5 @@
 using HieraRS.Platform;
+using HieraRS.Tensors;
 using HieraRS.Domain.Models;
 using HieraRS.Domain.Modeling;
 using HieraRS.Geo;
@@ -137,6 +138,7 @@ sealed class SceneRun(StripPlan plan, OutputBands bands, WindowNetwork network, 
             if (seams is not null && plan.ReachesNext(wk.Strip, col))
                 seams.Put(wk.Strip + 1, wk.Row, col, scores, plan.Strips[wk.Strip + 1].X0 - plan.Xs[col]);
         }
+        if (logits is not null) foreach (var a in logits) Tensor.Recycle(a); // blended and left at the seam: the next window's scores go there
         Computed += compute.Count;
         doneWindows += batch.Count;
         progress?.Invoke(doneWindows, totalWindows);
