@@ -24,7 +24,7 @@ public sealed class NativeWindowModel : IWindowModel
     public int? Window => null;
     public string Identity => $"{ck.Iteration}|{ck.Metadata.GetValueOrDefault("rng", "")}";
 
-    /// <summary>2: two windows per pass are 8-12 % faster than one on the demo network for 30 MB (measured), and the maps are byte for byte the same.</summary>
+    /// <summary>2: two windows per pass are 4-12 % faster than one on the demo network for 30-90 MB (docs/performance.md), and the maps are byte for byte the same.</summary>
     public int DefaultBatch => 2;
 
     public float[][] Forward(float[] batch, int n, int win)
