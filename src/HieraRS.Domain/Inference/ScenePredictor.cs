@@ -125,7 +125,7 @@ sealed class SceneRun(StripPlan plan, OutputBands bands, WindowNetwork network, 
     {
         Skipped += batch.Skipped;
         // a seam window the strip on the left computed in this run (or one before) is not computed again
-        var left = batch.Windows.Select(w => wk.Strip > 0 ? seams?.Take(wk.Strip, wk.Row, w.Col) : null).ToArray();
+        var left = batch.Windows.Select(w => wk.Strip > 0 && plan.ReachesNext(wk.Strip - 1, w.Col) ? seams?.Take(wk.Strip, wk.Row, w.Col) : null).ToArray();
         var compute = batch.Windows.Where((_, b) => left[b] is null).ToList();
         var logits = compute.Count > 0 ? network.Logits(compute) : null;
         for (int b = 0, k = 0; b < batch.Windows.Count; b++)
