@@ -63,7 +63,7 @@ public sealed class Conv2d : Module
             for (int i = o * per; i < (o + 1) * per; i++) w[i] *= scale;
             folded[o] = ((bias?[o] ?? 0f) - mean[o]) * scale + (beta?[o] ?? 0f);
         }
-        return new FrozenConv2d(Tensor.FromArray(w, Weight.Shape.ToArray()), folded, Stride, Padding, Dilation, Groups);
+        return new FrozenConv2d(Tensor.Wrap(w, Weight.Shape.ToArray()), folded, Stride, Padding, Dilation, Groups);
     }
 }
 

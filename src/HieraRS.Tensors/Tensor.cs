@@ -87,7 +87,9 @@ public sealed partial class Tensor
     public static Tensor Empty(params int[] shape)
     {
         int n = ShapeUtil.CheckedNumel(shape);
-        return new(Recycled.Take(n) ?? GC.AllocateUninitializedArray<float>(n), (int[])shape.Clone());
+        var shp = (int[])shape.Clone();
+        // a recycled array is not new memory: it does not count towards the next collection
+        return Recycled.Take(n) is { } reused ? new(reused, 0, shp, ContiguousStrides(shp)) : new(GC.AllocateUninitializedArray<float>(n), shp);
     }
 
     /// <summary>

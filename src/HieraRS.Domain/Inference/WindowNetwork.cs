@@ -54,8 +54,6 @@ sealed class WindowNetwork(IWindowModel model, int window, string tta)
             sum = sum is null ? outs : sum.Zip(outs, (a, b) => a + b).ToArray();
         }
         if (views.Length > 1) sum = sum!.Select(z => z / views.Length).ToArray();
-        var result = sum!.Select(z => z.AsArray()).ToArray(); // one view: the network's own arrays, no copy
-        MemoryPressure.Allocated(result.Sum(r => (long)r.Length * sizeof(float)) + (long)x.Length * sizeof(float) * 2);
-        return result;
+        return sum!.Select(z => z.AsArray()).ToArray(); // one view: the network's own arrays, no copy (tensors count their own bytes towards the next collection)
     }
 }

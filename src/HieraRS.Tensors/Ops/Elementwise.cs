@@ -141,7 +141,7 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor AddRelu(Tensor other)
     {
-        if (GradMode.Enabled && (requiresGrad || other.requiresGrad || GradFn is not null || other.GradFn is not null) || !ShapeUtil.SameShape(shape, other.shape))
+        if (GradMode.Enabled && (requiresGrad || other.requiresGrad) || !ShapeUtil.SameShape(shape, other.shape))
             return (this + other).Relu();
         var (a, b) = (Contiguous(), other.Contiguous());
         var y = Empty(shape);

@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 
 namespace HieraRS.Tensors;
 
@@ -41,7 +40,7 @@ public sealed class FrozenConv2d
         var y = Tensor.Empty(g.N, g.O, g.Ho, g.Wo);
         if (groups == g.C && g.O == g.C) ConvKernels.DepthwiseForward(g, xc.Storage, xc.Offset, weight, 0, y.Storage);
         else if (Winograd4.Eligible(g)) Winograd4.Forward(g, xc.Storage, xc.Offset, winograd4 ??= Winograd4.TransformWeights(g, weight, 0), y.Storage);
-        else if (ImplicitGemm.Eligible(g) && Vector256.IsHardwareAccelerated) ImplicitGemm.Forward(g, xc.Storage, xc.Offset, weight, 0, y.Storage);
+        else if (ImplicitGemm.Eligible(g)) ImplicitGemm.Forward(g, xc.Storage, xc.Offset, weight, 0, y.Storage);
         else ConvKernels.GemmForward(g, xc.Storage, xc.Offset, weight, 0, y.Storage, () => winograd ??= Winograd.TransformWeights(g, weight, 0));
         if (bias is not null || relu) BiasRelu(y.Storage, g.N, g.Ho * g.Wo, relu);
         if (Profiler.Enabled) Profiler.Forward($"frozen conv2d {g.Kh}x{g.Kw}/{g.Sh} {g.C}->{g.O}@{g.H}" + (relu ? " +relu" : ""));

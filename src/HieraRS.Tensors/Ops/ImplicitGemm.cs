@@ -12,8 +12,8 @@ namespace HieraRS.Tensors;
 /// </summary>
 internal static unsafe class ImplicitGemm
 {
-    /// <summary>Dense, at least 4 output channels (the kernel's rows), weights within 2 MB (kept in cache across panels), column stride 1 or 2.</summary>
-    public static bool Eligible(in ConvGeom g) => g.Groups == 1 && g.O >= 4 && (long)g.O * g.K * sizeof(float) <= (2L << 20) && g.Sw <= 2;
+    /// <summary>Dense, at least 4 output channels (the kernel's rows), weights within 2 MB (kept in cache across panels), column stride 1 or 2, 256-bit vectors.</summary>
+    public static bool Eligible(in ConvGeom g) => Vector256.IsHardwareAccelerated && g.Groups == 1 && g.O >= 4 && (long)g.O * g.K * sizeof(float) <= (2L << 20) && g.Sw <= 2;
 
     static int Width => BatchedGemm.PanelWidth;
 
@@ -21,41 +21,41 @@ internal static unsafe class ImplicitGemm
 
     public static void Forward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
     {
-        int p = g.Ho * g.Wo, width = Width, panels = (p + width - 1) / width;
-        // column phases: phase f of row r holds columns f, f + sw, f + 2 sw, ... of the input row
+        // column phases: phase f of row r holds columns f, f + sw, f + 2 sw, ... of the input row (stride 1:
+        // the rows themselves, phaseW = W)
         int phaseW = (g.W + g.Sw - 1) / g.Sw;
         float[] phased = g.Sw == 1 ? xs : Phases(g, xs, xo, phaseW);
-        int po = g.Sw == 1 ? xo : 0;
         try
         {
-        fixed (float* px = phased, pw = ws, py = ys)
-        {
-            float* x0 = px + po, w0 = pw + wo, y0 = py;
-            Engine.For(g.N * panels, (long)2 * g.O * g.K * width, (q0, q1) =>
-            {
-                int rows = g.K;
-                if (panel is null || panel.Length < rows * width) panel = new float[rows * Math.Max(width, 32)];
-                if (edge is null || edge.Length < g.O * width) edge = new float[g.O * Math.Max(width, 32)];
-                fixed (float* pp = panel, pe = edge)
-                    for (int q = q0; q < q1; q++)
-                    {
-                        int n = q / panels, first = q % panels * width, cols = Math.Min(width, p - first);
-                        Pack(g, x0 + (long)n * g.C * g.H * (g.Sw == 1 ? g.W : phaseW * g.Sw), phaseW, first, cols, pp, width);
-                        float* yn = y0 + (long)n * g.O * p;
-                        if (cols == width) BatchedGemm.Panel(g.O, rows, w0, pp, width, yn + first, p);
-                        else
-                        {
-                            BatchedGemm.Panel(g.O, rows, w0, pp, width, pe, width); // the last, partial panel: through a buffer
-                            for (int o = 0; o < g.O; o++) new ReadOnlySpan<float>(pe + o * width, cols).CopyTo(new Span<float>(yn + (long)o * p + first, cols));
-                        }
-                    }
-            });
-        }
+            fixed (float* px = phased, pw = ws, py = ys)
+                Panels(g, px + (g.Sw == 1 ? xo : 0), phaseW, pw + wo, py);
         }
         finally
         {
             if (phased != xs) Scratch.Return(phased);
         }
+    }
+
+    /// <summary>Every panel of every image: packed, multiplied by the weights, written to its output columns.</summary>
+    static void Panels(ConvGeom g, float* x, int phaseW, float* w, float* y)
+    {
+        int p = g.Ho * g.Wo, width = Width, panels = (p + width - 1) / width;
+        long image = (long)g.C * g.H * g.Sw * phaseW;
+        Engine.For(g.N * panels, 2L * g.O * g.K * width, (q0, q1) =>
+        {
+            if (panel is null || panel.Length < g.K * width) panel = new float[g.K * width];
+            if (edge is null || edge.Length < g.O * width) edge = new float[g.O * width];
+            fixed (float* pp = panel, pe = edge)
+                for (int q = q0; q < q1; q++)
+                {
+                    int n = q / panels, first = q % panels * width, cols = Math.Min(width, p - first);
+                    Pack(g, x + n * image, phaseW, first, cols, pp, width);
+                    float* yn = y + (long)n * g.O * p;
+                    if (cols == width) { BatchedGemm.Panel(g.O, g.K, w, pp, width, yn + first, p); continue; }
+                    BatchedGemm.Panel(g.O, g.K, w, pp, width, pe, width); // the last, partial panel: through a buffer
+                    for (int o = 0; o < g.O; o++) new ReadOnlySpan<float>(pe + o * width, cols).CopyTo(new Span<float>(yn + (long)o * p + first, cols));
+                }
+        });
     }
 
     /// <summary>Each input row split into its sw column phases, one after the other ([N, C, H, sw, phaseW]).</summary>
@@ -86,7 +86,7 @@ internal static unsafe class ImplicitGemm
     /// </summary>
     static void Pack(in ConvGeom g, float* x, int phaseW, int first, int cols, float* panel, int width)
     {
-        int sw = g.Sw, rowLen = sw == 1 ? g.W : phaseW, rowStride = sw == 1 ? g.W : sw * phaseW;
+        int sw = g.Sw, rowLen = phaseW, rowStride = sw * phaseW;
         if (cols < width) for (int k = 0; k < g.K; k++) new Span<float>(panel + k * width + cols, width - cols).Clear();
         for (int at = 0; at < cols;)
         {

@@ -98,8 +98,9 @@ internal static unsafe class Winograd4
                 for (int c = c0; c < c1; c++)
                 {
                     float* src = x + (long)c * h * w;
+                    int n = Math.Min(w, wp - pw);
                     for (int r = 0; r < h && r + ph < hp; r++)
-                        new ReadOnlySpan<float>(src + (long)r * w, Math.Min(w, wp - pw)).CopyTo(new Span<float>(pd + (r + ph) * wp + pw, Math.Min(w, wp - pw)));
+                        new ReadOnlySpan<float>(src + (long)r * w, n).CopyTo(new Span<float>(pd + (r + ph) * wp + pw, n));
                     float* dst = v + (long)c * tiles;
                     for (int ty = 0; ty < th; ty++)
                     {
