@@ -165,6 +165,13 @@ def main():
          [r(2, 3, 6, 7), grid])
     optimizers()
     blocks()
+    # rows wide enough for the vector paths (16 and 8 lanes) and their tails
+    case("bilinear_scale4_wide", lambda x: F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False), [r(2, 3, 6, 13)])
+    case("bilinear_size_wide", lambda x: F.interpolate(x, size=(19, 45), mode="bilinear", align_corners=False), [r(1, 2, 7, 12)])
+    case("bilinear_size_wide_ac", lambda x: F.interpolate(x, size=(9, 61), mode="bilinear", align_corners=True), [r(1, 2, 5, 17)])
+    # few input and output channels (BHCCM's spatial gate: 2 -> 1, 7x7)
+    case("conv7x7_2to1", lambda x, w: F.conv2d(x, w, padding=3), [r(2, 2, 21, 37), r(1, 2, 7, 7)])
+    case("conv5x5_3to2_dil", lambda x, w, b: F.conv2d(x, w, b, padding=4, dilation=2), [r(1, 3, 17, 29), r(2, 3, 5, 5), r(2)])
     print(f"wrote {len(os.listdir(OUT))} fixtures to {os.path.abspath(OUT)}")
 
 

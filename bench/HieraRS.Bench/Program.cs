@@ -24,7 +24,7 @@ public static class Program
 {
     static readonly string[] AllCases = ["sgemm", "conv3x3", "dwconv7", "batchnorm", "bilinear", "resnet18-fpn-train-step", "demo-window", "demo-window-onnx"];
     /// <summary>Cases without a PyTorch twin in tools/bench_torch.py: our engine against ONNX Runtime on the same network.</summary>
-    static readonly string[] OursOnly = ["demo-window", "demo-window-onnx", "frozen-conv"];
+    static readonly string[] OursOnly = ["demo-window", "demo-window-onnx", "frozen-conv", "upsample", "conv-forward"];
 
     public static int Main(string[] args)
     {
@@ -231,6 +231,20 @@ public static class Program
                 var conv = new FrozenConv2d(R(d[1], d[0], d[3], d[3]), null, (d[4], d[4]), (d[3] / 2, d[3] / 2), (1, 1), 1);
                 var x = R(1, d[0], d[2], d[2]);
                 return () => conv.Forward(x, relu: true);
+            }
+            case "conv-forward":
+            {
+                // one plain convolution, forward only (CONV="N C O H kernel", default 1 2 1 128 7: BHCCM's spatial gate)
+                var d = (Environment.GetEnvironmentVariable("CONV") ?? "1 2 1 128 7").Split(' ').Select(int.Parse).ToArray();
+                var x = R(d[0], d[1], d[3], d[3]); var w = R(d[2], d[1], d[4], d[4]);
+                return () => { using var _ = GradMode.NoGrad(); F.Conv2d(x, w, null, padding: d[4] / 2); };
+            }
+            case "upsample":
+            {
+                // the scene predictor's last step, forward only (UPSAMPLE="N C H factor", default 2 31 128 4: a batch of two demo windows' scores)
+                var d = (Environment.GetEnvironmentVariable("UPSAMPLE") ?? "2 31 128 4").Split(' ').Select(int.Parse).ToArray();
+                var x = R(d[0], d[1], d[2], d[2]);
+                return () => { using var _ = GradMode.NoGrad(); Tensor.Recycle(F.Interpolate(x, d[2] * d[3], d[2] * d[3]).AsArray()); };
             }
             case "demo-window" or "demo-window-onnx":
             {

@@ -34,7 +34,48 @@ public static class SpanMath
         for (; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref s, i) * scale + shift;
     }
 
-    /// <summary>dst = x * a + y * b + c.</summary>
+    /// <summary>dst = x * a + y * b, one pass (bilinear interpolation's blend of two rows).</summary>
+    public static void Blend(ReadOnlySpan<float> x, float a, ReadOnlySpan<float> y, float b, Span<float> dst)
+    {
+        int n = dst.Length, i = 0;
+        if (x.Length < n || y.Length < n) throw new ArgumentException("Blend: sources shorter than the destination");
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(a); var vb = Vector512.Create(b);
+            for (; i <= n - 16; i += 16)
+                Vector512.StoreUnsafe(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref py, (nuint)i), vb, Vector512.LoadUnsafe(ref px, (nuint)i) * va), ref d, (nuint)i);
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(a); var vb = Vector256.Create(b);
+            for (; i <= n - 8; i += 8)
+                Vector256.StoreUnsafe(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref py, (nuint)i), vb, Vector256.LoadUnsafe(ref px, (nuint)i) * va), ref d, (nuint)i);
+        }
+        for (; i < n; i++) Unsafe.Add(ref d, i) = MathF.FusedMultiplyAdd(Unsafe.Add(ref py, i), b, Unsafe.Add(ref px, i) * a);
+    }
+
+    /// <summary>dst[j] = x[i0[j]] * a0[j] + x[i1[j]] * a1[j] (bilinear interpolation along a row; indices within x).</summary>
+    public static unsafe void Gather2(ReadOnlySpan<float> x, int[] i0, float[] a0, int[] i1, float[] a1, Span<float> dst)
+    {
+        int n = dst.Length, i = 0;
+        if (i0.Length < n || i1.Length < n || a0.Length < n || a1.Length < n) throw new ArgumentException("Gather2: tables shorter than the destination");
+        fixed (float* px = x, pa0 = a0, pa1 = a1, pd = dst)
+        fixed (int* pi0 = i0, pi1 = i1)
+        {
+            if (Avx2.IsSupported && Fma.IsSupported)
+                for (; i <= n - 8; i += 8)
+                {
+                    var v0 = Avx2.GatherVector256(px, Avx.LoadVector256(pi0 + i), 4);
+                    var v1 = Avx2.GatherVector256(px, Avx.LoadVector256(pi1 + i), 4);
+                    Avx.Store(pd + i, Fma.MultiplyAdd(v1, Avx.LoadVector256(pa1 + i), Avx.Multiply(v0, Avx.LoadVector256(pa0 + i))));
+                }
+            for (; i < n; i++) pd[i] = MathF.FusedMultiplyAdd(px[pi1[i]], pa1[i], px[pi0[i]] * pa0[i]);
+        }
+    }
+
     /// <summary>dst = x * a + (y - shift) * b + c. Centring y first keeps (y - shift) exact-ish where y sits
     /// far from zero, so the b-term does not cancel against c (batch-norm backward with a large mean).</summary>
     public static void AxpbyCentered(ReadOnlySpan<float> x, float a, ReadOnlySpan<float> y, float shift, float b, float c, Span<float> dst)

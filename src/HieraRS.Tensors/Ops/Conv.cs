@@ -42,6 +42,7 @@ public static partial class F
         bool depthwise = groups == g.C && g.O == g.C;
         var y = Tensor.Empty(g.N, g.O, g.Ho, g.Wo);
         if (depthwise) ConvKernels.DepthwiseForward(g, xc.Storage, xc.Offset, wc.Storage, wc.Offset, y.Storage);
+        else if (ConvKernels.FewOutputs(g)) ConvKernels.FewOutputsForward(g, xc.Storage, xc.Offset, wc.Storage, wc.Offset, y.Storage);
         else ConvKernels.GemmForward(g, xc.Storage, xc.Offset, wc.Storage, wc.Offset, y.Storage);
         if (bias is not null) ConvKernels.AddBias(y.Storage, bias.Contiguous(), g.N, g.O, g.Ho * g.Wo);
 
@@ -331,6 +332,45 @@ internal static unsafe class ConvKernels
         {
             Scratch.Return(col);
             Scratch.Return(tmp);
+        }
+    }
+
+    /// <summary>
+    /// A spatial kernel with at most 4 outputs (BHCCM's 7x7 spatial gate, 2 -> 1): a GEMM of 1-4 rows
+    /// would run far below its speed on an im2col matrix 49x larger than the input, so the taps are added
+    /// row by row as in <see cref="DepthwiseForward"/>.
+    /// </summary>
+    public static bool FewOutputs(in ConvGeom g) => g.Groups == 1 && g.O <= 4 && g.Sw == 1 && g.Kh * g.Kw > 1;
+
+    public static void FewOutputsForward(ConvGeom g, float[] xs, int xo, float[] ws, int wo, float[] ys)
+    {
+        int hw = g.Ho * g.Wo, khw = g.Kh * g.Kw;
+        fixed (float* px = xs, pw = ws, py = ys)
+        {
+            float* x0 = px + xo, w0 = pw + wo, y0 = py;
+            Engine.For(g.N * g.O * g.Ho, (long)g.Wo * g.C * khw, (r0, r1) =>
+            {
+                for (int r = r0; r < r1; r++)
+                {
+                    int oh = r % g.Ho, no = r / g.Ho, n = no / g.O, o = no % g.O;
+                    var yrow = new Span<float>(y0 + (long)no * hw + oh * g.Wo, g.Wo);
+                    yrow.Clear();
+                    for (int c = 0; c < g.C; c++)
+                        for (int i = 0; i < g.Kh; i++)
+                        {
+                            int ih = oh * g.Sh - g.Ph + i * g.Dh;
+                            if ((uint)ih >= (uint)g.H) continue;
+                            float* xrow = x0 + ((long)(n * g.C + c) * g.H + ih) * g.W;
+                            float* wrow = w0 + ((long)(o * g.C + c) * g.Kh + i) * g.Kw;
+                            for (int j = 0; j < g.Kw; j++)
+                            {
+                                int lo = g.ColLo(j), hi = g.ColHi(j), off = j * g.Dw - g.Pw;
+                                var d = yrow[lo..hi];
+                                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(xrow + lo + off, hi - lo), wrow[j], d, d);
+                            }
+                        }
+                }
+            });
         }
     }
 

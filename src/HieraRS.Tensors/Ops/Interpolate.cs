@@ -75,25 +75,19 @@ public static partial class F
         var (h0, h1, lh0, lh1) = LinearAxis(h, oh, scale, alignCorners);
         var (w0, w1, lw0, lw1) = LinearAxis(w, ow, scale, alignCorners);
         // Separable: interpolate every input row horizontally once into rows[h, ow], then blend two
-        // of those rows per output row with vector ops.
+        // of those rows per output row in one vector pass (the output is written once, never read back).
         Engine.For(n * c, (long)(oh + h) * ow * 2, (p0, p1) =>
         {
-            var rows = new float[h * ow];
+            var rows = Scratch.Rent(h * ow);
             for (int p = p0; p < p1; p++)
             {
                 int b = xo + p * h * w;
                 for (int r = 0; r < h; r++)
-                {
-                    int src = b + r * w, dst = r * ow;
-                    for (int j = 0; j < ow; j++) rows[dst + j] = lw0[j] * xs[src + w0[j]] + lw1[j] * xs[src + w1[j]];
-                }
+                    SpanMath.Gather2(xs.AsSpan(b + r * w, w), w0, lw0, w1, lw1, rows.AsSpan(r * ow, ow));
                 for (int i = 0; i < oh; i++)
-                {
-                    var dst = ys.AsSpan(p * oh * ow + i * ow, ow);
-                    TensorPrimitives.Multiply(rows.AsSpan(h0[i] * ow, ow), lh0[i], dst);
-                    TensorPrimitives.MultiplyAdd(rows.AsSpan(h1[i] * ow, ow), lh1[i], dst, dst);
-                }
+                    SpanMath.Blend(rows.AsSpan(h0[i] * ow, ow), lh0[i], rows.AsSpan(h1[i] * ow, ow), lh1[i], ys.AsSpan(p * oh * ow + i * ow, ow));
             }
+            Scratch.Return(rows);
         });
         return Tensor.Record(y, "upsample_bilinear", x, g =>
         {
