@@ -1,3 +1,4 @@
+using HieraRS.Domain.Decoding;
 using HieraRS.Domain.Data;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Domain.Export;
@@ -216,6 +217,38 @@ public class PredictTests(PredictFixture f) : IClassFixture<PredictFixture>
         var enc = tree.Encoding;
         foreach (var c in tree.Levels[2].Classes)
             Assert.Equal(c.Name, names[enc.Values.Where(kv => kv.Value == c.Id).Min(kv => kv.Key)]);
+    }
+
+    [Fact]
+    public void AOneWindowSceneIsTheModelsJointPathSelection()
+    {
+        // a scene of exactly one window, all data: the map is the definition of JSPS (path scores, then their
+        // maximum and log-sum-exp, method.md §4) applied to the network's logits on the normalised image
+        var scene = new SyntheticScene(HierarchyLoader.Builtin("mm5b"), new SyntheticSceneOptions { Size = 64, NoDataCollar = 0 }, seed: 5);
+        string input = Path.Combine(f.Dir, "one-window.tif");
+        scene.Write(input, Path.Combine(f.Dir, "one-window-truth.tif"));
+        string map = Path.Combine(f.Dir, "one-window-map.tif");
+        new ScenePredictor(f.Model, new PredictOptions { Window = 64, Overlap = 0, Batch = 1, Confidence = true }).Predict(input, map);
+        var bands = ReadBands(map);
+
+        int px = 64 * 64, nb = f.Model.Normalization.Bands;
+        var image = new float[nb * px];
+        using (var r = Raster.Open(input)) r.Read(0, 0, 64, 64, Enumerable.Range(1, nb).ToArray(), image);
+        f.Model.Normalization.Apply(image, px, Enumerable.Repeat((byte)1, px).ToArray());
+        using var _ = GradMode.NoGrad();
+        var logits = f.Model.Model.Predict(Tensor.FromArray(image, 1, nb, 64, 64));
+        var s = PathScores.Compute(f.Model.Hierarchy, logits);
+        var (best, index) = s.Max(1);
+        var confidence = (best - s.LogSumExp(1)).Exp().ToArray();
+        int differ = 0;
+        var paths = f.Model.Hierarchy.Paths;
+        for (int i = 0; i < px; i++)
+        {
+            bool same = Enumerable.Range(0, 3).All(l => bands[l][i] == paths[index.Data[i], l]);
+            if (!same) differ++; // blending divides the weighted sum by its weight: a path tying within that rounding may flip
+            else Assert.InRange(bands[3][i], Math.Round(confidence[i] * 254) - 1, Math.Round(confidence[i] * 254) + 1);
+        }
+        Assert.True(differ <= 2, $"{differ} of {px} pixels take another path than the model's logits give");
     }
 
     [Fact]

@@ -21,19 +21,55 @@ public static class Decoder
                 throw new ArgumentException($"level {l + 1} logits {ShapeUtil.Format(logits[l].Shape)}: expected [N, {tree.Levels[l].Count}, H, W]");
         var z = logits.Select(t => t.Contiguous()).ToArray();
         int n = z[0].Size(0), h = z[0].Size(2), w = z[0].Size(3), hw = h * w;
-        var labels = Enumerable.Range(0, tree.Depth).Select(_ => new long[n * hw]).ToArray();
+        var path = new int[n * hw];
         var confidence = new float[n * hw];
-        int chunk = tree.PathCount <= 512 ? 2048 : 256, chunks = (hw + chunk - 1) / chunk; // the scores of a chunk's paths stay within a few MB
-        Engine.For(n * chunks, (long)chunk * (tree.PathCount + tree.ClassCounts.Sum()) * 8, (u0, u1) =>
+        for (int image = 0; image < n; image++)
         {
-            var work = new JspsChunkWork(tree, Math.Min(chunk, hw));
-            for (int u = u0; u < u1; u++)
+            int o = image;
+            JspsPaths(tree, hw, (l, c, i0, dst) => z[l].Span.Slice((o * tree.Levels[l].Count + c) * hw + i0, dst.Length).CopyTo(dst),
+                path.AsSpan(image * hw, hw), confidence.AsSpan(image * hw, hw));
+        }
+        var paths = tree.Paths; // a copy per call
+        var labels = Enumerable.Range(0, tree.Depth).Select(l =>
+        {
+            var d = new long[path.Length];
+            for (int i = 0; i < d.Length; i++) d[i] = paths[path[i], l];
+            return new IntTensor(d, n, h, w);
+        }).ToArray();
+        return (labels, Tensor.Wrap(confidence, n, h, w));
+    }
+
+    /// <summary>Writes the logits of class <c>c</c> of level <c>l</c> at pixels [start, start + dst.Length) into dst.</summary>
+    public delegate void LogitLoader(int level, int c, int start, Span<float> dst);
+
+    /// <summary>
+    /// Joint path selection over <paramref name="pixels"/> pixels whose logits <paramref name="load"/> gives
+    /// a chunk at a time: per pixel the index of the best path in <see cref="ClassHierarchy.Paths"/>, and,
+    /// unless <paramref name="confidence"/> is empty, its probability among the valid paths. Chunks run in
+    /// parallel; no tensor of all path scores is made.
+    /// </summary>
+    public static void JspsPaths(ClassHierarchy tree, int pixels, LogitLoader load, Span<int> path, Span<float> confidence)
+    {
+        if (path.Length < pixels || confidence.Length is > 0 and var len && len < pixels) throw new ArgumentException("JspsPaths: outputs shorter than the pixels");
+        int chunk = tree.PathCount <= 512 ? 2048 : 256, chunks = (pixels + chunk - 1) / chunk; // the scores of a chunk's paths stay within a few MB
+        bool withConfidence = !confidence.IsEmpty;
+        unsafe
+        {
+            fixed (int* pp = path)
+            fixed (float* pc = confidence)
             {
-                int o = u / chunks, i0 = u % chunks * chunk;
-                work.Run(z, o, i0, Math.Min(chunk, hw - i0), hw, labels, confidence);
+                int* pathAt = pp; float* confAt = pc;
+                Engine.For(chunks, (long)chunk * (tree.PathCount + tree.ClassCounts.Sum()) * 8, (u0, u1) =>
+                {
+                    var work = new JspsChunkWork(tree, Math.Min(chunk, pixels));
+                    for (int u = u0; u < u1; u++)
+                    {
+                        int i0 = u * chunk, n = Math.Min(chunk, pixels - i0);
+                        work.Run(load, i0, n, new Span<int>(pathAt + i0, n), withConfidence ? new Span<float>(confAt + i0, n) : default);
+                    }
+                });
             }
-        });
-        return (labels.Select(d => new IntTensor(d, n, h, w)).ToArray(), Tensor.Wrap(confidence, n, h, w));
+        }
     }
 
     /// <summary>
@@ -44,16 +80,19 @@ public static class Decoder
     /// </summary>
     sealed class JspsChunkWork(ClassHierarchy tree, int size)
     {
+        readonly float[][][] z = tree.Levels.Select(level => Enumerable.Range(0, level.Count).Select(_ => new float[size]).ToArray()).ToArray(); // the chunk's logits [level][class][pixel]
         readonly float[][] max = tree.Levels.Select(_ => new float[size]).ToArray(), logSum = tree.Levels.Select(_ => new float[size]).ToArray();
         readonly float[][] score = Enumerable.Range(0, tree.PathCount).Select(_ => new float[size]).ToArray();
         readonly float[] t = new float[size], best = new float[size], lse = new float[size];
         readonly int[] index = new int[size];
         readonly int[,] paths = tree.Paths;
 
-        public void Run(Tensor[] z, int image, int i0, int len, int hw, long[][] labels, float[] confidence)
+        public void Run(LogitLoader load, int i0, int len, Span<int> path, Span<float> confidence)
         {
             var t = this.t.AsSpan(0, len);
-            ReadOnlySpan<float> Plane(int l, int c) => z[l].Span.Slice(((image * tree.Levels[l].Count) + c) * hw + i0, len);
+            for (int l = 0; l < tree.Depth; l++)
+                for (int c = 0; c < tree.Levels[l].Count; c++) load(l, c, i0, z[l][c].AsSpan(0, len));
+            ReadOnlySpan<float> Plane(int l, int c) => z[l][c].AsSpan(0, len);
             for (int l = 0; l < tree.Depth; l++)
             {
                 var m = max[l].AsSpan(0, len); var s = logSum[l].AsSpan(0, len);
@@ -79,15 +118,11 @@ public static class Decoder
                 }
             }
             BestPath(len);
+            index.AsSpan(0, len).CopyTo(path);
+            if (confidence.IsEmpty) return;
             LogSumExpOverPaths(len);
-            int at = image * hw + i0;
             TensorPrimitives.Subtract(best.AsSpan(0, len), lse.AsSpan(0, len), t);
-            TensorPrimitives.Exp(t, confidence.AsSpan(at, len));
-            for (int l = 0; l < tree.Depth; l++)
-            {
-                var dst = labels[l].AsSpan(at, len);
-                for (int i = 0; i < len; i++) dst[i] = paths[index[i], l];
-            }
+            TensorPrimitives.Exp(t, confidence);
         }
 
         /// <summary>Per pixel the first path of largest score; a NaN score wins over numbers (the rule of <see cref="Tensor.Max(int, bool)"/>).</summary>

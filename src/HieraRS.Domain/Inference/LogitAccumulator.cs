@@ -97,23 +97,28 @@ sealed class LogitAccumulator(int[] logitCounts, int window, int maxWidth)
     /// <summary>The blended logits of scene rows [from, from + rows) as [1, K_l, rows, Width] per level (0 where no data).</summary>
     public Tensor[] Blended(int from, int rows)
     {
-        int n = rows * Width, off = (from - RowBase) * Width, ch0 = 0;
-        var weight = wsum.AsSpan(off, n);
-        bool empty = n > 0 && !(TensorPrimitives.Min(weight) > 0); // pixels without data: 0, not 0 / 0
+        int n = rows * Width, ch0 = 0;
         var logits = new Tensor[logitCounts.Length];
         for (int l = 0; l < logitCounts.Length; l++)
         {
             var t = new float[logitCounts[l] * n];
-            for (int c = 0; c < logitCounts[l]; c++)
-            {
-                var a = acc.AsSpan((ch0 + c) * window * Width + off, n);
-                var dst = t.AsSpan(c * n, n);
-                TensorPrimitives.Divide(a, weight, dst);
-                if (empty) for (int i = 0; i < n; i++) if (!(weight[i] > 0)) dst[i] = 0f;
-            }
+            for (int c = 0; c < logitCounts[l]; c++) BlendedInto(ch0 + c, from, 0, t.AsSpan(c * n, n));
             logits[l] = Tensor.FromArray(t, 1, logitCounts[l], rows, Width);
             ch0 += logitCounts[l];
         }
         return logits;
+    }
+
+    /// <summary>
+    /// The blended logits of one channel (the levels' channels in order) at pixels [start, start + dst.Length)
+    /// of the rows from scene row <paramref name="from"/> on, row-major; 0 where no data.
+    /// </summary>
+    public void BlendedInto(int channel, int from, int start, Span<float> dst)
+    {
+        int off = (from - RowBase) * Width + start;
+        var weight = wsum.AsSpan(off, dst.Length);
+        TensorPrimitives.Divide(acc.AsSpan(channel * window * Width + off, dst.Length), weight, dst);
+        if (!(TensorPrimitives.Min(weight) > 0)) // pixels without data: 0, not 0 / 0
+            for (int i = 0; i < dst.Length; i++) if (!(weight[i] > 0)) dst[i] = 0f;
     }
 }

@@ -16,6 +16,8 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
     // into the other (a new array per part would pile up garbage between collections on large scenes)
     readonly byte[][] buffers = [new byte[maxPartBytes], new byte[maxPartBytes]];
     int next;
+    int[]? pathIndex;
+    float[]? confidences;
 
     /// <summary>
     /// The part of scene rows [y0, y1) of the current strip, band-sequential, at the start of a buffer that
@@ -39,26 +41,28 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
             for (int b = 0; b < bands.Count; b++) part.AsSpan(b * plane + at, n).Fill(ClassHierarchy.NoClass);
             return;
         }
-        var logits = acc.Blended(from, rows);
         var tree = bands.Hierarchy;
-        IntTensor[] labels;
-        Tensor? confidence = null;
-        if (bands.Flat) labels = Decoder.Upward(tree, logits[0]);
-        else (labels, confidence) = Decoder.Jsps(tree, logits);
-        if (bands.Flat && bands.Confidence)
-            using (GradMode.NoGrad()) confidence = logits[0].Softmax(1).Max(1).Values;
-        var conf = confidence?.Contiguous().ToArray();
         int band = 0;
         Span<byte> Band(int b) => part.AsSpan(b * plane + at, n);
-        foreach (var l in bands.Levels)
+        if (bands.Flat) { DecodeFlat(acc, from, rows, valid, Band); band = bands.MapBands; }
+        else
         {
-            var data = Band(band++);
-            var lab = labels[l].Data;
-            for (int i = 0; i < n; i++) data[i] = valid[i] > 0 ? (byte)lab[i] : ClassHierarchy.NoClass;
+            // joint path selection straight from the accumulator: a chunk's blended logits are made where they are used
+            var path = Scratch(ref pathIndex, n);
+            var conf = bands.Confidence ? Scratch(ref confidences, n).AsSpan(0, n) : default;
+            int[] channel0 = [.. bands.LogitCounts.Select((_, l) => bands.LogitCounts[..l].Sum())];
+            Decoder.JspsPaths(tree, n, (l, c, start, dst) => acc.BlendedInto(channel0[l] + c, from, start, dst), path, conf);
+            var paths = tree.Paths; // a copy per call
+            foreach (var l in bands.Levels)
+            {
+                var data = Band(band++);
+                for (int i = 0; i < n; i++) data[i] = valid[i] > 0 ? (byte)paths[path[i], l] : ClassHierarchy.NoClass;
+            }
+            if (bands.Confidence)
+                for (int k = 0; k < bands.Levels.Length; k++) Fill(Band(band++), valid, conf);
         }
-        if (bands.Confidence)
-            for (int k = 0; k < bands.Levels.Length; k++)
-                Fill(Band(band++), valid, conf!);
+        if (bands.ProbabilityLevels.Length == 0) return;
+        var logits = acc.Blended(from, rows);
         foreach (var l in bands.ProbabilityLevels)
         {
             float[] p;
@@ -67,6 +71,29 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
                 Fill(Band(band++), valid, p.AsSpan(c * n, n));
         }
     }
+
+    /// <summary>A flat model's levels: the finest level's argmax mapped upward; its softmax maximum as the confidence.</summary>
+    void DecodeFlat(LogitAccumulator acc, int from, int rows, ReadOnlySpan<float> valid, BandOf band)
+    {
+        var logits = acc.Blended(from, rows)[0];
+        var labels = Decoder.Upward(bands.Hierarchy, logits);
+        int b = 0, n = valid.Length;
+        foreach (var l in bands.Levels)
+        {
+            var data = band(b++);
+            var lab = labels[l].Data;
+            for (int i = 0; i < n; i++) data[i] = valid[i] > 0 ? (byte)lab[i] : ClassHierarchy.NoClass;
+        }
+        if (!bands.Confidence) return;
+        float[] conf;
+        using (GradMode.NoGrad()) conf = logits.Softmax(1).Max(1).Values.Contiguous().ToArray();
+        for (int k = 0; k < bands.Levels.Length; k++) Fill(band(b++), valid, conf);
+    }
+
+    delegate Span<byte> BandOf(int band);
+
+    /// <summary>A kept array of at least <paramref name="n"/> elements (rows are decoded one block after another).</summary>
+    static T[] Scratch<T>(ref T[]? kept, int n) => kept is { } a && a.Length >= n ? a : kept = new T[n];
 
     /// <summary>Probabilities 0-1 as bytes 0-254; 255 (nodata) where no window added weight.</summary>
     static void Fill(Span<byte> dst, ReadOnlySpan<float> valid, ReadOnlySpan<float> p)
