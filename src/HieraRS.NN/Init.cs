@@ -13,8 +13,24 @@ public static class Init
         return (w.Size(1) * receptive, w.Size(0) * receptive);
     }
 
+    [ThreadStatic] static int skipDepth;
+
+    /// <summary>
+    /// Within the returned scope the random initialisers leave tensors as they are and draw no numbers: for
+    /// a model built only to take a strict load of every weight (a checkpoint), where drawing them took
+    /// most of the load (0.5 s of the demo model's 0.7 s).
+    /// </summary>
+    public static IDisposable Skipped() { skipDepth++; return new SkipScope(); }
+
+    sealed class SkipScope : IDisposable
+    {
+        bool done;
+        public void Dispose() { if (!done) { done = true; skipDepth--; } }
+    }
+
     static void Fill(Tensor t, Func<Generator, float> sample, Generator? gen)
     {
+        if (skipDepth > 0) return;
         gen ??= Generator.Default;
         var s = t.Span;
         for (int i = 0; i < s.Length; i++) s[i] = sample(gen);

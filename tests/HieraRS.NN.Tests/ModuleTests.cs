@@ -30,6 +30,26 @@ public class ModuleTests
     }
 
     [Fact]
+    public void ABuildWithInitialisationSkippedDrawsNothingAndLoadsTheSameModel()
+    {
+        Engine.ManualSeed(3);
+        var trained = new Block();
+        var state = trained.StateDict();
+        double next = Generator.Default.NextDouble();
+
+        Engine.ManualSeed(3);
+        trained = new Block();
+        Block skipped;
+        using (Init.Skipped()) skipped = new Block();
+        Assert.Equal(next, Generator.Default.NextDouble()); // the skipped build drew no numbers
+        skipped.LoadStateDict(state);
+        var x = Tensor.Randn([1, 3, 5, 5], new Generator(1));
+        Assert.Equal(trained.Forward(x).ToArray(), skipped.Forward(x).ToArray());
+        Engine.ManualSeed(3);
+        Assert.Equal(trained.Conv.Weight.ToArray(), new Block().Conv.Weight.ToArray()); // the scope ended: a build draws again
+    }
+
+    [Fact]
     public void StrictLoadReportsMissingAndUnexpectedKeys()
     {
         var m = new Block();

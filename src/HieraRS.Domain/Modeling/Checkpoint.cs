@@ -104,7 +104,8 @@ public sealed class Checkpoint
         var norm = new Normalization(n.GetProperty("mean").EnumerateArray().Select(e => e.GetSingle()).ToArray(),
             n.GetProperty("std").EnumerateArray().Select(e => e.GetSingle()).ToArray());
         var (weights, optimizer) = Split(content.Tensors);
-        var model = spec.Build(tree, norm.Bands);
+        SegmentationModel model;
+        using (Init.Skipped()) model = spec.Build(tree, norm.Bands); // the strict load below sets every weight
         try { model.LoadStateDict(weights); }
         catch (Exception e) when (e is ArgumentException or InvalidDataException or KeyNotFoundException)
         {
