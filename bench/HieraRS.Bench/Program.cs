@@ -230,7 +230,7 @@ public static class Program
                 var d = (Environment.GetEnvironmentVariable("FROZEN") ?? "64 64 128").Split(' ').Select(int.Parse).Concat([3, 1]).ToArray();
                 var conv = new FrozenConv2d(R(d[1], d[0], d[3], d[3]), null, (d[4], d[4]), (d[3] / 2, d[3] / 2), (1, 1), 1);
                 var x = R(1, d[0], d[2], d[2]);
-                return () => conv.Forward(x, relu: true);
+                return Environment.GetEnvironmentVariable("RECYCLE") == "1" ? () => Tensor.Recycle(conv.Forward(x, relu: true).AsArray()) : () => conv.Forward(x, relu: true);
             }
             case "conv-forward":
             {

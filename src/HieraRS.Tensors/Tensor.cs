@@ -99,6 +99,18 @@ public sealed partial class Tensor
     /// </summary>
     public static void Recycle(float[] array) => Recycled.Give(array);
 
+    /// <summary>
+    /// Declares an intermediate of an inference pass dead: the caller made it, and neither a view of it nor
+    /// a graph lives on. Its array then serves the next <see cref="Empty"/> of its length (a later layer of
+    /// the same pass, or the next window) instead of fresh memory, whose page faults cost 1-4 ms a layer.
+    /// A tensor in a graph, a view, or one that requires grad is left alone.
+    /// </summary>
+    public void Release()
+    {
+        if (requiresGrad || GradFn is not null || Offset != 0 || Storage.Length != Numel) return;
+        Recycled.Give(Storage);
+    }
+
     public static Tensor Zeros(params int[] shape) => new(new float[ShapeUtil.CheckedNumel(shape)], (int[])shape.Clone());
 
     public static Tensor Full(float value, params int[] shape)

@@ -42,6 +42,31 @@ public class AutogradTests
     }
 
     [Fact]
+    public void AReleasedIntermediateServesTheNextTensorOfItsLengthAndNothingElse()
+    {
+        const int n = (1 << 18) + 4321; // a length no other test asks for (the reuse list is shared)
+        var a = Tensor.Empty(n);
+        var array = a.AsArray();
+        a.Release();
+        Assert.Same(array, Tensor.Empty(4321 + (1 << 18)).AsArray());
+        Assert.NotSame(array, Tensor.Empty(n).AsArray()); // taken once
+
+        // a tensor that requires grad, one in a graph, and a view keep their arrays
+        var w = Tensor.Zeros(n);
+        w.RequiresGrad = true;
+        var inGraph = w * 2f;
+        var whole = Tensor.Empty(2, n);
+        var view = whole.Narrow(0, 1, 1);
+        foreach (var t in new[] { w, inGraph, view }) t.Release();
+        for (int i = 0; i < 3; i++)
+        {
+            var fresh = Tensor.Empty(n).AsArray();
+            Assert.False(ReferenceEquals(fresh, w.AsArray()) || ReferenceEquals(fresh, inGraph.AsArray()), "a graph's tensor was handed out");
+        }
+        Assert.NotSame(whole.AsArray(), Tensor.Empty(2 * n).AsArray());
+    }
+
+    [Fact]
     public void NoGradScopeRecordsNothing()
     {
         var x = Tensor.Ones(2);

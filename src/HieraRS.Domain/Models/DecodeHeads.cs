@@ -31,19 +31,32 @@ public sealed class UPerHead : DecodeHead
     {
         int n = inputs.Length;
         var x = inputs[^1];
+        // in inference every intermediate is released once used, so the next one takes its memory (Tensor.Release)
         var pooled = new List<Tensor> { x };
         foreach (var m in psp) pooled.Add(F.Interpolate(m.Forward(x), x.Size(2), x.Size(3)));
         var laterals = new Tensor[n];
         for (int i = 0; i < n - 1; i++) laterals[i] = lateral[i].Forward(inputs[i]);
-        laterals[^1] = bottleneck.Forward(Tensor.Cat(pooled.ToArray(), 1));
+        laterals[^1] = Consume(bottleneck.Forward, Tensor.Cat(pooled.ToArray(), 1), pooled.Skip(1));
         for (int i = n - 1; i > 0; i--)
-            laterals[i - 1] = laterals[i - 1] + F.Interpolate(laterals[i], laterals[i - 1].Size(2), laterals[i - 1].Size(3));
+        {
+            var up = F.Interpolate(laterals[i], laterals[i - 1].Size(2), laterals[i - 1].Size(3));
+            laterals[i - 1] = Consume(t => t + up, laterals[i - 1], [up]);
+        }
         var outs = new Tensor[n];
-        for (int i = 0; i < n - 1; i++) outs[i] = fpn[i].Forward(laterals[i]);
+        for (int i = 0; i < n - 1; i++) outs[i] = Consume(fpn[i].Forward, laterals[i], []);
         outs[^1] = laterals[^1];
         int h = outs[0].Size(2), w = outs[0].Size(3);
-        for (int i = 1; i < n; i++) outs[i] = F.Interpolate(outs[i], h, w);
-        return fpnBottleneck.Forward(Tensor.Cat(outs, 1));
+        for (int i = 1; i < n; i++) outs[i] = Consume(t => F.Interpolate(t, h, w), outs[i], []);
+        return Consume(fpnBottleneck.Forward, Tensor.Cat(outs, 1), outs);
+    }
+
+    /// <summary><paramref name="f"/> of <paramref name="x"/>; then x and <paramref name="parts"/> (what x was made of) are released.</summary>
+    static Tensor Consume(Func<Tensor, Tensor> f, Tensor x, IEnumerable<Tensor> parts)
+    {
+        var y = f(x);
+        x.Release();
+        foreach (var p in parts) p.Release();
+        return y;
     }
 }
 

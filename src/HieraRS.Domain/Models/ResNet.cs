@@ -26,9 +26,13 @@ public sealed class BasicBlock : Module
     public override Tensor Forward(Tensor x)
     {
         var identity = Shortcut.Of(downsample, x);
-        var y = conv1.Forward(x, bn1, relu: true);
-        y = conv2.Forward(y, bn2, relu: false);
-        return y.AddRelu(identity);
+        var y1 = conv1.Forward(x, bn1, relu: true);
+        var y2 = conv2.Forward(y1, bn2, relu: false);
+        y1.Release(); // inference: the next layer's output takes its memory (a no-op while training)
+        var y = y2.AddRelu(identity);
+        y2.Release();
+        if (identity != x) identity.Release();
+        return y;
     }
 }
 
@@ -77,10 +81,15 @@ public sealed class Bottleneck : Module
     public override Tensor Forward(Tensor x)
     {
         var identity = Shortcut.Of(downsample, x);
-        var y = conv1.Forward(x, bn1, relu: true);
-        y = conv2.Forward(y, bn2, relu: true);
-        y = conv3.Forward(y, bn3, relu: false);
-        return y.AddRelu(identity);
+        var y1 = conv1.Forward(x, bn1, relu: true);
+        var y2 = conv2.Forward(y1, bn2, relu: true);
+        y1.Release(); // inference: later layers' outputs take their memory (a no-op while training)
+        var y3 = conv3.Forward(y2, bn3, relu: false);
+        y2.Release();
+        var y = y3.AddRelu(identity);
+        y3.Release();
+        if (identity != x) identity.Release();
+        return y;
     }
 }
 
@@ -163,7 +172,13 @@ public sealed class ResNet : Module, IStagedBackbone
 
     public Tensor[] ForwardFeatures(Tensor x) => StagedBackbone.Features(this, x);
 
-    public Tensor Stem(Tensor x) => F.MaxPool2d(stem is not null ? Shortcut.ConvNormRelu(stem, x) : conv1!.Forward(x, bn1, relu: true), 3, 2, 1);
+    public Tensor Stem(Tensor x)
+    {
+        var y = stem is not null ? Shortcut.ConvNormRelu(stem, x) : conv1!.Forward(x, bn1, relu: true);
+        var pooled = F.MaxPool2d(y, 3, 2, 1);
+        y.Release(); // inference: the next window's stem output takes its memory
+        return pooled;
+    }
 
     /// <summary>The blocks of layer1 ... layer4 (each stage's first block downsamples).</summary>
     public IReadOnlyList<(Module Unit, int Stage, bool Downsampler)> Units => units ??=
