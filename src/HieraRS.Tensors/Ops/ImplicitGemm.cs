@@ -1,5 +1,4 @@
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace HieraRS.Tensors;
 
@@ -71,29 +70,14 @@ internal static unsafe class ImplicitGemm
                 var src = xs.AsSpan(xo + r * w, w);
                 var d = dst.AsSpan(r * sw * phaseW, sw * phaseW);
                 d.Clear();
-                int t0 = sw == 2 && Avx2.IsSupported ? EvenOdd(src, d, phaseW) : 0; // 16 columns at a time
                 for (int f = 0; f < sw; f++)
                 {
                     var ph = d.Slice(f * phaseW, phaseW);
-                    for (int x = f + t0 * sw, t = t0; x < w; x += sw, t++) ph[t] = src[x];
+                    for (int x = f, t = 0; x < w; x += sw, t++) ph[t] = src[x];
                 }
             }
         });
         return dst;
-    }
-
-    /// <summary>Even columns of src to d[0..], odd ones to d[phaseW..], 8 pairs at a time; the phase columns done.</summary>
-    static int EvenOdd(ReadOnlySpan<float> src, Span<float> d, int phaseW)
-    {
-        int t = 0;
-        fixed (float* s = src, e = d)
-            for (; 2 * t + 16 <= src.Length; t += 8)
-            {
-                var (even, odd) = SpanMath.Deinterleave(s + 2 * t);
-                Avx.Store(e + t, even);
-                Avx.Store(e + phaseW + t, odd);
-            }
-        return t;
     }
 
     /// <summary>
