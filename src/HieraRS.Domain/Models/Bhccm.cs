@@ -51,7 +51,10 @@ public sealed class MergeBlock : Module
         }
         var c = (Gate(F.AdaptiveMaxPool2d(x, 1, 1)) + Gate(F.AdaptiveAvgPool2d(x, 1, 1))).Sigmoid();
         var s = spatial.Forward(Tensor.Cat([x.Max(1, keepDim: true).Values, x.Mean(1, keepDim: true)], 1)).Sigmoid();
-        return conv.Forward(x) * c.Reshape(n, -1, 1, 1) * s;
+        var gated = conv.Forward(x) * c.Reshape(n, -1, 1, 1);
+        var y = gated * s;
+        gated.Release(); // inference: later tensors of its length take its memory (a no-op while training)
+        return y;
     }
 }
 

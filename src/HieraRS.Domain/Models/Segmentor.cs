@@ -94,6 +94,11 @@ public sealed class Segmentor : SegmentationModel
     public override Tensor[] Predict(Tensor x)
     {
         var logits = Head.Forward(Features(x));
-        return logits.Select(z => F.Interpolate(z, x.Size(2), x.Size(3))).ToArray();
+        return logits.Select(z =>
+        {
+            var up = F.Interpolate(z, x.Size(2), x.Size(3));
+            z.Release(); // inference: the next window's logits take its memory
+            return up;
+        }).ToArray();
     }
 }

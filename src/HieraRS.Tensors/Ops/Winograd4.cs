@@ -199,24 +199,25 @@ internal static unsafe class Winograd4
     static void OutputTransform(ConvGeom g, float* m, long plane, float* y, int th, int tw)
     {
         int ho = g.Ho, wo = g.Wo, tiles = th * tw, wp = 4 * tw;
+        bool whole = ho == 4 * th && wo == wp; // the tiles cover the output exactly: written in place, not through a buffer
         Engine.For(g.O, (long)tiles * 100, (o0, o1) =>
         {
-            var pad = new float[4 * th * wp];
+            var pad = whole ? null : new float[4 * th * wp];
             fixed (float* pd = pad)
                 for (int o = o0; o < o1; o++)
                 {
-                    float* src = m + (long)o * tiles;
+                    float* src = m + (long)o * tiles, dst = y + (long)o * ho * wo, tilesAt = whole ? dst : pd;
                     for (int ty = 0; ty < th; ty++)
                     {
                         int tx = 0;
-                        float* row = pd + 4 * ty * wp;
+                        float* row = tilesAt + 4 * ty * wp;
                         if (Avx2.IsSupported)
                             for (; tx + 8 <= tw; tx += 8) OutputTiles8(src + ty * tw + tx, plane, row + 4 * tx, wp);
                         for (; tx < tw; tx++) OutputTile(src + ty * tw + tx, plane, row + 4 * tx, wp);
                     }
-                    float* dst = y + (long)o * ho * wo;
-                    for (int r = 0; r < ho; r++)
-                        new ReadOnlySpan<float>(pd + r * wp, wo).CopyTo(new Span<float>(dst + (long)r * wo, wo));
+                    if (!whole)
+                        for (int r = 0; r < ho; r++)
+                            new ReadOnlySpan<float>(pd + r * wp, wo).CopyTo(new Span<float>(dst + (long)r * wo, wo));
                 }
         });
     }
