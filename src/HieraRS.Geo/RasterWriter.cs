@@ -7,6 +7,8 @@ public sealed record GeoTiffOptions
 {
     public int TileSize { get; init; } = 256;
     public string Compress { get; init; } = "DEFLATE";
+    /// <summary>DEFLATE's level (GDAL's ZLEVEL, 1-9; null: GDAL's 6). 1 for files read back once, such as a prediction's parts.</summary>
+    public int? Level { get; init; }
     /// <summary>Write a cloud-optimised GeoTIFF (with overviews) instead of a plain tiled one.</summary>
     public bool Cog { get; init; }
     /// <summary>GDAL's BIGTIFF option: IF_SAFER switches to BigTIFF when the file could pass 4 GB.</summary>
@@ -46,6 +48,7 @@ public sealed unsafe class RasterWriter : IDisposable
             "TILED=YES", $"BLOCKXSIZE={options.TileSize}", $"BLOCKYSIZE={options.TileSize}",
             $"COMPRESS={options.Compress}", $"BIGTIFF={options.BigTiff}", bands > 1 ? "INTERLEAVE=PIXEL" : "INTERLEAVE=BAND",
             .. options.Photometric is { } ph ? [$"PHOTOMETRIC={ph}"] : Array.Empty<string>(),
+            .. options.Level is { } level ? [$"ZLEVEL={level}"] : Array.Empty<string>(),
         ]);
         try
         {

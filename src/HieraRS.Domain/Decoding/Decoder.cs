@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using HieraRS.Domain.Hierarchies;
 using HieraRS.Platform;
 using HieraRS.Tensors;
@@ -133,7 +134,22 @@ public static class Decoder
             for (int p = 1; p < tree.PathCount; p++)
             {
                 var sp = score[p];
-                for (int i = 0; i < len; i++)
+                int i = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vp = Vector256.Create(p);
+                    for (; i <= len - 8; i += 8)
+                    {
+                        var v = Vector256.Create(sp.AsSpan(i, 8));
+                        var b = Vector256.Create(best.AsSpan(i, 8));
+                        // v wins where larger, or NaN over a number (v != v: NaN)
+                        var wins = Vector256.GreaterThan(v, b) | (~Vector256.Equals(v, v) & Vector256.Equals(b, b));
+                        if (wins == Vector256<float>.Zero) continue;
+                        Vector256.ConditionalSelect(wins, v, b).CopyTo(best.AsSpan(i, 8));
+                        Vector256.ConditionalSelect(wins.AsInt32(), vp, Vector256.Create(index.AsSpan(i, 8))).CopyTo(index.AsSpan(i, 8));
+                    }
+                }
+                for (; i < len; i++)
                 {
                     float v = sp[i], b = best[i];
                     if (v > b || float.IsNaN(v) && !float.IsNaN(b)) { best[i] = v; index[i] = p; }

@@ -105,7 +105,8 @@ sealed class PartStore : IDisposable
         string path = PathIn(Dir, unit);
         writing = Task.Run(() =>
         {
-            using var writer = RasterWriter.Create(path, width, height, bands, RasterType.Byte);
+            // level 1: a part is read back once, by the assembler; compressing it at level 6 took a core's time beside the network
+            using var writer = RasterWriter.Create(path, width, height, bands, RasterType.Byte, new GeoTiffOptions { Level = 1 });
             writer.Write(0, 0, width, height, Enumerable.Range(1, bands).ToArray(), data);
             writer.Commit();
         });

@@ -110,8 +110,15 @@ internal static unsafe class ImplicitGemm
     }
 
     /// <summary>dst[t] = src[start + t] for t &lt; len, 0 where start + t is outside [0, rowLen).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     static void Segment(float* src, int rowLen, int start, float* dst, int len)
     {
+        if (len == 32 && start >= 0 && start + 32 <= rowLen && Vector512.IsHardwareAccelerated) // a whole panel row inside the input: the common case
+        {
+            Vector512.Store(Vector512.Load(src + start), dst);
+            Vector512.Store(Vector512.Load(src + start + 16), dst + 16);
+            return;
+        }
         int lo = Math.Clamp(-start, 0, len), hi = Math.Clamp(rowLen - start, lo, len);
         for (int t = 0; t < lo; t++) dst[t] = 0;
         int t1 = lo;
