@@ -51,7 +51,7 @@ public static class Decoder
     /// </summary>
     public static void JspsPaths(ClassHierarchy tree, int pixels, LogitLoader load, Span<int> path, Span<float> confidence)
     {
-        if (path.Length < pixels || confidence.Length is > 0 and var len && len < pixels) throw new ArgumentException("JspsPaths: outputs shorter than the pixels");
+        if (path.Length < pixels || !confidence.IsEmpty && confidence.Length < pixels) throw new ArgumentException("JspsPaths: outputs shorter than the pixels");
         int chunk = tree.PathCount <= 512 ? 2048 : 256, chunks = (pixels + chunk - 1) / chunk; // the scores of a chunk's paths stay within a few MB
         bool withConfidence = !confidence.IsEmpty;
         unsafe
@@ -144,7 +144,7 @@ public static class Decoder
                         var b = Vector256.Create(best.AsSpan(i, 8));
                         // v wins where larger, or NaN over a number (v != v: NaN)
                         var wins = Vector256.GreaterThan(v, b) | (~Vector256.Equals(v, v) & Vector256.Equals(b, b));
-                        if (wins == Vector256<float>.Zero) continue;
+                        if (wins.AsInt32() == Vector256<int>.Zero) continue; // no lane changes
                         Vector256.ConditionalSelect(wins, v, b).CopyTo(best.AsSpan(i, 8));
                         Vector256.ConditionalSelect(wins.AsInt32(), vp, Vector256.Create(index.AsSpan(i, 8))).CopyTo(index.AsSpan(i, 8));
                     }
