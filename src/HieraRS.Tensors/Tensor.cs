@@ -103,11 +103,12 @@ public sealed partial class Tensor
     /// Declares an intermediate of an inference pass dead: the caller made it, and neither a view of it nor
     /// a graph lives on. Its array then serves the next <see cref="Empty"/> of its length (a later layer of
     /// the same pass, or the next window) instead of fresh memory, whose page faults cost 1-4 ms a layer.
-    /// A tensor in a graph, a view, or one that requires grad is left alone.
+    /// Only inside <see cref="GradMode.NoGrad"/> (while grad mode is on, a later op's backward may hold any
+    /// tensor, even one that does not require grad itself); a view, or a tensor in a graph, is left alone.
     /// </summary>
     public void Release()
     {
-        if (requiresGrad || GradFn is not null || Offset != 0 || Storage.Length != Numel) return;
+        if (GradMode.Enabled || requiresGrad || GradFn is not null || Offset != 0 || Storage.Length != Numel) return;
         Recycled.Give(Storage);
     }
 
