@@ -18,6 +18,8 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
     int next;
     int[]? pathIndex;
     float[]? confidences;
+    readonly int[,] paths = bands.Hierarchy.Paths; // the property copies
+    readonly int[] channel0 = [.. bands.LogitCounts.Select((_, l) => bands.LogitCounts[..l].Sum())]; // each level's first accumulator channel
 
     /// <summary>
     /// The part of scene rows [y0, y1) of the current strip, band-sequential, at the start of a buffer that
@@ -50,9 +52,7 @@ sealed class PartDecoder(OutputBands bands, int maxPartBytes)
             // joint path selection straight from the accumulator: a chunk's blended logits are made where they are used
             var path = Scratch(ref pathIndex, n);
             var conf = bands.Confidence ? Scratch(ref confidences, n).AsSpan(0, n) : default;
-            int[] channel0 = [.. bands.LogitCounts.Select((_, l) => bands.LogitCounts[..l].Sum())];
             Decoder.JspsPaths(tree, n, (l, c, start, dst) => acc.BlendedInto(channel0[l] + c, from, start, dst), path, conf);
-            var paths = tree.Paths; // a copy per call
             foreach (var l in bands.Levels)
             {
                 var data = Band(band++);
